@@ -1,0 +1,18 @@
+"""dvae-tutorial: a Jupyter course on disentangled representation learning with PyTorch.
+
+Modules (one concern each): ``data`` (ground-truth data sets), ``models``, ``losses``, ``train``,
+``metrics``, ``plots``, ``widgets``, ``checks`` (exercise checks), ``pretrained``, ``config``.
+Submodules are imported on first use, so ``import dvae_tutorial`` stays fast.
+"""
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = ("config", "data", "models", "losses", "train", "metrics", "plots", "widgets", "checks", "pretrained")
+__all__ = list(_SUBMODULES)
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'dvae_tutorial' has no attribute {name!r}")

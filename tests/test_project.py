@@ -1,0 +1,62 @@
+"""The project's own promises: the README's commands, CI, and matching dependency lists."""
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject():
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _requirement_name(spec: str) -> str:
+    return re.split(r"[<>=!~ \[]", spec, maxsplit=1)[0].lower()
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    yaml = pytest.importorskip("yaml")
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_block = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    env_specs = {_requirement_name(s): s for s in pip_block if not s.startswith("-e")}
+    project = _pyproject()["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    py_specs = {_requirement_name(s): s for s in wanted}
+    assert set(env_specs) == set(py_specs)
+    for name, spec in py_specs.items():
+        if name != "torch":
+            assert env_specs[name] == spec, name
+    # torch: the pin must satisfy the range, and the range must exclude releases newer than it
+    from packaging.specifiers import SpecifierSet
+
+    assert env_specs["torch"] == "torch==2.13.0"
+    torch_range = SpecifierSet(py_specs["torch"][len("torch"):])
+    assert "2.13.0" in torch_range and "2.14.0" not in torch_range
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text().splitlines()
+    first_screen = "\n".join(readme[:12])
+    assert "bash scripts/course.sh" in first_screen and "bash scripts/test.sh" in first_screen
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))]
+    assert ci == ["bash scripts/test.sh"]
+
+
+def test_setup_never_installs_an_unpinned_torch():
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    installs = [line for line in setup.splitlines() if "install" in line and "torch" in line and "pip" in line.lower()]
+    assert installs and all("torch==2.13.0" in line for line in installs)
+
+
+def test_committed_notebooks_hold_no_outputs():
+    import nbformat
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{path.name} holds outputs"
