@@ -1,0 +1,308 @@
+"""Command line: train a model with any of the five objectives, and evaluate a trained run.
+
+    python -m dvae_tutorial train --method btcvae --beta 6 --steps 20000 --out runs/btcvae
+    python -m dvae_tutorial evaluate runs/btcvae
+    python -m dvae_tutorial train --help
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import config, losses, train
+
+DATASETS = ("dsprites", "dsprites-small")
+# every hyper-parameter flag -> the objective argument it sets (each method takes some of them)
+HPARAM_FLAGS = {"beta": "beta", "alpha": "alpha", "gamma": "gamma", "c_min": "c_min", "c_max": "c_max",
+                "c_steps": "c_steps", "estimator": "estimator", "distribution": "distribution", "scale": "scale"}
+
+
+# ==================================================================================================
+# Extension point for named recipes (``--recipe NAME``), to be filled in by a later issue.
+#
+# A recipe is a named set of train options (method, hyper-parameters, steps, data, ...).  Explicit
+# flags always win over the recipe, and the recipe over the built-in defaults: every option below
+# defaults to None, and ``resolve_train_args`` fills the Nones, first from ``recipe_defaults(args)``
+# and then from the method's own defaults.  To add recipes, make ``add_recipe_arguments`` add
+# ``--recipe`` to the parser and ``recipe_defaults`` return the recipe's values as a dict
+# {option dest: value}.  Today neither does anything.
+# ==================================================================================================
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add recipe options to ``train``'s parser (none yet)."""
+
+
+def recipe_defaults(args: argparse.Namespace) -> dict:
+    """Option values supplied by the chosen recipe (none yet)."""
+    return {}
+# ==================================================================================================
+
+
+def _method_defaults(method: str) -> dict:
+    params = inspect.signature(losses.OBJECTIVES[method].__init__).parameters
+    return {k: p.default for k, p in params.items() if k != "self" and p.default is not inspect.Parameter.empty}
+
+
+def _methods_epilog() -> str:
+    lines = ["methods and their hyper-parameters (defaults in brackets):"]
+    for name in losses.OBJECTIVES:
+        flags = [f"--{k.replace('_', '-')} [{v}]" for k, v in _method_defaults(name).items()
+                 if k in HPARAM_FLAGS and k not in ("distribution", "scale")]
+        lines.append(f"  {name:<10} {', '.join(flags) or '(no weights)'}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dvae_tutorial",
+        description="Train and evaluate disentangling VAEs (VAE, beta-VAE, capacity-annealed beta-VAE, "
+                    "FactorVAE, beta-TCVAE) on dSprites.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate}")
+
+    methods = ", ".join(f"{name} = {cls.title}" for name, cls in losses.OBJECTIVES.items())
+    tr = sub.add_parser(
+        "train", help="train a model and write checkpoints to --out",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train one model. Losses use the papers' conventions: reconstruction summed over pixels, "
+                    "KL summed over latent dimensions, both averaged over the batch (nats).",
+        epilog=_methods_epilog() +
+        "\n\nexamples:\n  python -m dvae_tutorial train --method btcvae --beta 6 --steps 20000 --out runs/btcvae\n"
+        "  python -m dvae_tutorial train --method capacity --c-max 25 --c-steps 10000 --steps 20000 --out runs/cap\n"
+        "  python -m dvae_tutorial train --method btcvae --steps 40000 --out runs/btcvae --resume   # continue\n"
+        "Stop with Ctrl-C: the checkpoint is kept, and --resume continues it.")
+    g = tr.add_argument_group("what to train")
+    g.add_argument("--method", choices=list(losses.OBJECTIVES), default=None, help=f"the objective: {methods}")
+    g.add_argument("--out", required=True, type=Path, help="run folder: checkpoint.pt and config.json go here")
+    g.add_argument("--steps", type=int, default=None, help="total optimiser steps [100 in fast mode, else 20000]")
+    h = tr.add_argument_group("hyper-parameters (each method takes some; see below)")
+    h.add_argument("--beta", type=float, default=None, help="beta-VAE: weight of the KL; beta-TCVAE: weight of the TC")
+    h.add_argument("--alpha", type=float, default=None, help="beta-TCVAE: weight of the index-code mutual information")
+    h.add_argument("--gamma", type=float, default=None,
+                   help="capacity: weight of |KL - C|; FactorVAE: weight of the TC; beta-TCVAE: weight of the dim-wise KL")
+    h.add_argument("--c-min", type=float, default=None, help="capacity: C at the start (nats)")
+    h.add_argument("--c-max", type=float, default=None, help="capacity: C at the end of the schedule (nats)")
+    h.add_argument("--c-steps", type=int, default=None, help="capacity: steps over which C rises linearly")
+    h.add_argument("--estimator", choices=("mss", "mws"), default=None,
+                   help="beta-TCVAE: minibatch stratified (mss) or weighted (mws) sampling")
+    h.add_argument("--distribution", choices=losses.LIKELIHOODS, default=None,
+                   help="reconstruction likelihood [bernoulli]")
+    h.add_argument("--scale", type=float, default=None,
+                   help=f"gaussian sigma / laplace b, in [0, 1] pixel units [{losses.DEFAULT_SCALE['gaussian']}]")
+    m = tr.add_argument_group("model and data")
+    m.add_argument("--dataset", choices=DATASETS, default=None,
+                   help="dsprites: the full official grid (737,280 images); dsprites-small: a 46,080-image "
+                        "sub-grid [dsprites-small in fast mode, else dsprites]")
+    m.add_argument("--data-file", type=Path, default=None, help="read the official dSprites .npz / .hdf5 instead")
+    m.add_argument("--image-size", type=int, choices=(32, 64), default=None, help="[64]")
+    m.add_argument("--latent-dim", type=int, default=None, help="[10]")
+    m.add_argument("--architecture", choices=("burgess", "small"), default=None,
+                   help="burgess: Burgess et al. 2018's conv net; small: half as wide, for quick runs [burgess]")
+    m.add_argument("--holdout", type=float, default=None,
+                   help="fraction of images kept out of training, for `evaluate` [0.1]")
+    o = tr.add_argument_group("optimisation and bookkeeping")
+    o.add_argument("--batch-size", type=int, default=None, help="[64]")
+    o.add_argument("--lr", type=float, default=None, help="Adam learning rate [0.001]")
+    o.add_argument("--seed", type=int, default=None, help="[0]")
+    o.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... [CUDA if available]")
+    o.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints [1000]")
+    o.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_recipe_arguments(tr)
+
+    ev = sub.add_parser("evaluate", help="evaluate a trained run on held-out images",
+                        description="Load DIR/checkpoint.pt and report, on images held out from training (or a "
+                                    "sample of all images when none were held out): the reconstruction NLL, the "
+                                    "KL (total and per dimension), its MI / TC / dim-wise KL decomposition, the "
+                                    "objective's own terms, and disentanglement metrics when dvae_tutorial.metrics "
+                                    "is available. Writes DIR/evaluation.json.")
+    ev.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder written by `train --out DIR`")
+    ev.add_argument("--images", type=int, default=None, help="images to evaluate on [512 fast / 4096]")
+    ev.add_argument("--batch-size", type=int, default=256, help="[256]; the TC estimate improves with it")
+    ev.add_argument("--metrics", default="mig,sap",
+                    help="comma-separated from mig, sap, dci, beta_vae, factor_vae, or 'none' [mig,sap]")
+    ev.add_argument("--metric-images", type=int, default=None, help="codes per metric [1000 fast / 10000]")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--device", default=None)
+    return parser
+
+
+DEFAULTS = dict(steps=lambda: config.pick(100, 20000), dataset=lambda: config.pick("dsprites-small", "dsprites"),
+                image_size=lambda: 64, latent_dim=lambda: 10, architecture=lambda: "burgess", holdout=lambda: 0.1,
+                batch_size=lambda: 64, lr=lambda: 1e-3, seed=lambda: 0, checkpoint_every=lambda: 1000)
+
+
+def resolve_train_args(args: argparse.Namespace) -> tuple[argparse.Namespace, dict]:
+    """Fill unset options (explicit flag > recipe > default) and collect the objective's hyper-parameters."""
+    for dest, value in recipe_defaults(args).items():
+        if getattr(args, dest, None) is None:
+            setattr(args, dest, value)
+    if args.method is None:
+        raise SystemExit("train: choose a method with --method (" + ", ".join(losses.OBJECTIVES) + ")")
+    for dest, default in DEFAULTS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, default())
+    accepted = _method_defaults(args.method)
+    hparams = {}
+    for flag, name in HPARAM_FLAGS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if name not in accepted:
+            takes = [f"--{k.replace('_', '-')}" for k in accepted if k in HPARAM_FLAGS.values()]
+            raise SystemExit(f"train: --{flag.replace('_', '-')} does not apply to --method {args.method}; "
+                             f"it takes {', '.join(takes)}")
+        hparams[name] = value
+    return args, hparams
+
+
+def load_dataset(name: str, image_size: int, data_file=None):
+    from . import data   # imported here: the data module renders or reads images on first use
+    if data_file is not None:
+        return data.DSprites.from_file(data_file)
+    if name == "dsprites-small":
+        return data.DSprites.small(image_size=image_size)
+    return data.DSprites(image_size=image_size)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    args, hparams = resolve_train_args(args)
+    if (args.out / train.CHECKPOINT_NAME).exists() and not args.resume:
+        raise SystemExit(f"train: {args.out} already holds a checkpoint; add --resume to continue it, "
+                         f"or choose another --out")
+    dataset = load_dataset(args.dataset, args.image_size, args.data_file)
+    train_idx, heldout_idx = train.split_indices(len(dataset), args.holdout, args.seed)
+    data_spec = {"name": args.dataset, "image_size": dataset.observation_shape[-1],
+                 "file": None if args.data_file is None else str(args.data_file),
+                 "holdout": args.holdout, "split_seed": args.seed, "size": len(dataset)}
+    print(f"training {args.method} on {len(train_idx):,} of {len(dataset):,} {args.dataset} images "
+          f"({len(heldout_idx):,} held out) -> {args.out}")
+    result = train.run(args.method, dataset, steps=args.steps, hparams=hparams, latent_dim=args.latent_dim,
+                       architecture=args.architecture, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
+                       device=args.device, indices=train_idx, checkpoint_dir=args.out,
+                       checkpoint_every=args.checkpoint_every, resume=args.resume, progress=not args.no_progress,
+                       extra_config={"data": data_spec})
+    print(result.objective.describe(result.model.latent_dim, int(np.prod(dataset.observation_shape))))
+    last = ", ".join(f"{k} {v:.4g}" for k, v in result.last.items() if k != "step")
+    state = "interrupted" if result.interrupted else "finished"
+    print(f"{state} after {result.steps_done} steps ({result.wall_time:.0f} s): {last}")
+    print(f"checkpoint: {args.out / train.CHECKPOINT_NAME}"
+          + ("  (continue with the same command and --resume)" if result.interrupted else ""))
+    return 130 if result.interrupted else 0
+
+
+def _sample_eval_indices(cfg: dict, n_images: int, seed: int) -> tuple[np.ndarray, str]:
+    spec = cfg["data"]
+    train_idx, heldout_idx = train.split_indices(spec["size"], spec["holdout"], spec["split_seed"])
+    pool, what = (heldout_idx, "held-out") if len(heldout_idx) else (train_idx, "training (none were held out)")
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(pool, size=min(n_images, len(pool)), replace=False))
+    return chosen, what
+
+
+@torch.no_grad()
+def evaluate_terms(model, objective, dataset, indices, batch_size: int, dataset_size: int, device, seed: int,
+                   step: int) -> dict:
+    """Batch-size-weighted means of the objective's terms and the MI / TC / dim-wise KL decomposition."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    sums, total = {}, 0
+    for start in range(0, len(indices), batch_size):
+        idx = indices[start:start + batch_size]
+        if len(idx) < 2:
+            break
+        x = dataset.images(idx, device)
+        output = model(x, sample=True, generator=generator)
+        terms = objective(output, x, step)
+        terms.update(losses.tc_decomposition(output.z, output.mu, output.logvar, dataset_size))
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0) + v.double().cpu().numpy() * len(idx)
+        total += len(idx)
+    return {k: v / total for k, v in sums.items()}
+
+
+def _metrics_module():
+    try:
+        return importlib.import_module(f"{__package__}.metrics")
+    except ImportError:
+        return None
+
+
+def evaluate_metrics(names, model, dataset, n_codes: int, seed: int, device) -> dict:
+    """Disentanglement scores from ``dvae_tutorial.metrics`` (DESIGN.md's API); skipped when it is missing."""
+    metrics = _metrics_module()
+    if metrics is None:
+        print("metrics: dvae_tutorial.metrics is not available; skipped")
+        return {}
+
+    def encode(observations) -> np.ndarray:
+        codes = [model.encode(observations[i:i + 256].to(device))[0].cpu() for i in range(0, len(observations), 256)]
+        return torch.cat(codes).numpy()
+
+    rng = np.random.default_rng(seed)
+    scores = {}
+    with torch.no_grad():
+        for name in names:
+            fn = {"beta_vae": "beta_vae_score", "factor_vae": "factor_vae_score"}.get(name, name)
+            if not hasattr(metrics, fn):
+                print(f"metrics: {fn} is not in dvae_tutorial.metrics; skipped")
+                continue
+            if name == "mig":
+                factors, obs = dataset.sample(n_codes, rng)
+                scores["mig"] = float(metrics.mig(encode(obs), factors))
+            elif name in ("sap", "dci"):
+                f_train, o_train = dataset.sample(n_codes, rng)
+                f_test, o_test = dataset.sample(max(n_codes // 2, 1), rng)
+                value = getattr(metrics, fn)(encode(o_train), f_train, encode(o_test), f_test)
+                scores.update({f"dci_{k}": float(v) for k, v in value.items()} if isinstance(value, dict)
+                              else {name: float(value)})
+            else:
+                value = getattr(metrics, fn)(dataset, encode, n_train=n_codes, n_eval=max(n_codes // 2, 1), seed=seed)
+                scores.update({f"{name}_{k}": float(v) for k, v in value.items()} if isinstance(value, dict)
+                              else {name: float(value)})
+    return scores
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    device = config.choose_device(args.device)
+    checkpoint = train.load_checkpoint(args.run_dir, device="cpu")
+    cfg = checkpoint["config"]
+    model, objective = train.build_from_checkpoint(checkpoint, device)
+    spec = cfg["data"]
+    dataset = load_dataset(spec["name"], spec["image_size"], spec["file"])
+    n_images = args.images or config.pick(512, 4096)
+    indices, what = _sample_eval_indices(cfg, n_images, args.seed)
+    batch = min(args.batch_size, len(indices))
+    print(f"{cfg['method']} after {checkpoint['step']} steps; {len(indices)} {what} images, batches of {batch}")
+    terms = evaluate_terms(model, objective, dataset, indices, batch, cfg["dataset_size"], device, args.seed,
+                           checkpoint["step"])
+    kl_per_dim = terms.pop("kl_per_dim")
+    for k, v in terms.items():
+        print(f"  {k:<14} {float(v):10.4f}")
+    print("  kl per dim     " + " ".join(f"{v:.2f}" for v in kl_per_dim))
+    report = {"method": cfg["method"], "steps": checkpoint["step"], "images": len(indices), "which": what,
+              "terms": {k: float(v) for k, v in terms.items()}, "kl_per_dim": [float(v) for v in kl_per_dim]}
+    names = [] if args.metrics == "none" else [m.strip() for m in args.metrics.split(",") if m.strip()]
+    if names:
+        scores = evaluate_metrics(names, model, dataset, args.metric_images or config.pick(1000, 10000),
+                                  args.seed, device)
+        for k, v in scores.items():
+            print(f"  {k:<30} {v:10.4f}")
+        report["metrics"] = scores
+    out = args.run_dir / "evaluation.json"
+    train.atomic_write(out, lambda tmp: tmp.write_text(json.dumps(report, indent=2)))
+    print(f"written: {out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return {"train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

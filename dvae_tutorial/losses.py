@@ -1,0 +1,615 @@
+"""Reconstruction likelihoods, KL terms, log densities, total-correlation estimators, one objective per method.
+
+Conventions (the papers'; every number this module returns follows them):
+
+- natural logarithms (nats);
+- reconstruction: the negative log-likelihood -log p(x|z) SUMMED over pixels (and channels),
+  then AVERAGED over the batch;
+- KL: summed over latent dimensions, averaged over the batch; ``kl_per_dim`` keeps the dimensions
+  apart, ``(latent_dim,)``;
+- the weights (beta, gamma, alpha) multiply these sums directly.  No hidden scaling constants.
+  Because the reconstruction is a sum over N pixels and the KL a sum over M latents, the same beta
+  means something different at another image size; Higgins et al. 2017 therefore also quote the
+  normalised beta_norm = beta * M / N (``normalized_beta``).  beta = 4 on 64 x 64 dSprites with
+  M = 10 is beta_norm = 4 * 10 / 4096 ~= 0.0098.
+
+Shapes: x, logits ``(B, C, H, W)``; mu, logvar, z ``(B, D)``.
+
+Objectives are small classes with one call signature, ``objective(output, x, step) -> dict`` where
+``output`` is a ``models.VAEOutput``.  The dict holds scalar tensors ``loss``, ``recon``, ``kl``, the
+vector ``kl_per_dim`` ``(D,)`` and the method's own terms.  Build one by name:
+
+    objective = make_objective("btcvae", beta=6)      # names: OBJECTIVES
+"""
+from __future__ import annotations
+
+import inspect
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .models import Discriminator, VAEOutput, permute_dims, sample_gaussian
+
+__all__ = [
+    "LIKELIHOODS", "DEFAULT_SCALE", "reconstruction_loss", "kl_normal", "log_density_gaussian",
+    "pairwise_log_density_gaussian", "log_importance_weights", "estimate_log_qz", "tc_decomposition",
+    "normalized_beta", "beta_from_normalized", "linear_capacity",
+    "Objective", "VAELoss", "BetaVAELoss", "CapacityLoss", "FactorVAELoss", "BetaTCVAELoss",
+    "OBJECTIVES", "make_objective",
+]
+
+LOG_2PI = math.log(2 * math.pi)
+LIKELIHOODS = ("bernoulli", "gaussian", "laplace")
+# The stated scale of the continuous likelihoods: sigma of the Gaussian, b of the Laplace, in pixel
+# units of [0, 1] images.  A choice of this course (0.1 = a tenth of the pixel range), not a paper's.
+DEFAULT_SCALE = {"gaussian": 0.1, "laplace": 0.1}
+ESTIMATORS = ("mss", "mws")
+
+
+# --------------------------------------------------------------------------------------------------
+# input checks (every public function says what is wrong and how to fix it)
+# --------------------------------------------------------------------------------------------------
+def _check_tensor(name: str, t, ndim: int | None = None) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if ndim is not None and t.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {t.dtype}; use .float()")
+
+
+def _check_finite(**tensors) -> None:
+    for name, t in tensors.items():
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} contains NaN or infinite values; check the data and, during training, "
+                             f"lower the learning rate (a NaN usually means the weights diverged)")
+
+
+def _check_same_shape(a_name, a, b_name, b) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{a_name} and {b_name} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+
+
+def _check_weight(name: str, value, allow_zero: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value}")
+    return value
+
+
+def _check_posterior(mu, logvar, z=None) -> None:
+    _check_tensor("mu", mu, ndim=2)
+    _check_tensor("logvar", logvar, ndim=2)
+    _check_same_shape("mu", mu, "logvar", logvar)
+    if z is not None:
+        _check_tensor("z", z, ndim=2)
+        _check_same_shape("z", z, "mu", mu)
+        _check_finite(z=z, mu=mu, logvar=logvar)
+    else:
+        _check_finite(mu=mu, logvar=logvar)
+
+
+# --------------------------------------------------------------------------------------------------
+# reconstruction: -log p(x|z), summed over pixels, mean over the batch
+# --------------------------------------------------------------------------------------------------
+def reconstruction_loss(x: torch.Tensor, logits: torch.Tensor, distribution: str = "bernoulli",
+                        scale: float | None = None) -> torch.Tensor:
+    """Negative log-likelihood -log p(x|z) in nats, summed over pixels and channels, averaged over the batch.
+
+    ``x``: images ``(B, C, H, W)`` in [0, 1]; ``logits``: the decoder's output, same shape.
+
+    - ``"bernoulli"``: p(x|z) = prod Bernoulli(x; sigmoid(logits)), computed from the logits with
+      the stable log-sigmoid form (``binary_cross_entropy_with_logits``).  Needs x in [0, 1]
+      (the usual choice for dSprites: Higgins et al. 2017; Burgess et al. 2018).
+    - ``"gaussian"``: p(x|z) = prod N(x; sigmoid(logits), scale^2), a density:
+      -log p = sum [ (x - m)^2 / (2 scale^2) + log scale + log(2 pi) / 2 ].
+    - ``"laplace"``: p(x|z) = prod Laplace(x; sigmoid(logits), scale):
+      -log p = sum [ |x - m| / scale + log(2 scale) ].
+
+    ``scale`` (sigma, or b) defaults to ``DEFAULT_SCALE`` (0.1 in [0, 1] pixel units).  The continuous
+    likelihoods are densities, so their NLL can be negative.  Returns a scalar tensor.
+    """
+    if distribution not in LIKELIHOODS:
+        raise ValueError(f"unknown distribution {distribution!r}; choose one of {LIKELIHOODS}")
+    _check_tensor("x", x)
+    _check_tensor("logits", logits)
+    _check_same_shape("x (the images)", x, "logits (the decoder output)", logits)
+    if x.ndim < 2:
+        raise ValueError(f"x must have a batch axis and at least one pixel axis, got shape {tuple(x.shape)}")
+    _check_finite(x=x, logits=logits)
+    batch = x.shape[0]
+    if distribution == "bernoulli":
+        if scale is not None:
+            raise ValueError("the Bernoulli likelihood has no scale; pass scale only with 'gaussian' or 'laplace'")
+        lo, hi = torch.aminmax(x)
+        if lo < 0 or hi > 1:
+            raise ValueError(f"the Bernoulli likelihood needs pixels in [0, 1], got values in [{float(lo):.3g}, "
+                             f"{float(hi):.3g}]; divide uint8 images by 255, or use 'gaussian' / 'laplace'")
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / batch
+    scale = DEFAULT_SCALE[distribution] if scale is None else _check_weight("scale", scale, allow_zero=False)
+    mean = torch.sigmoid(logits)
+    n_pixels = x[0].numel()
+    if distribution == "gaussian":
+        squared = ((x - mean) ** 2).sum() / batch
+        return squared / (2 * scale ** 2) + n_pixels * (math.log(scale) + 0.5 * LOG_2PI)
+    absolute = (x - mean).abs().sum() / batch
+    return absolute / scale + n_pixels * math.log(2 * scale)
+
+
+# --------------------------------------------------------------------------------------------------
+# KL and Gaussian log densities
+# --------------------------------------------------------------------------------------------------
+def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z_j|x) || N(0, 1)) per sample and dimension, ``(B, D)``, in closed form.
+
+    KL = (mu^2 + sigma^2 - 1 - log sigma^2) / 2   (Kingma & Welling 2013, appendix B).
+    """
+    _check_posterior(mu, logvar)
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def log_density_gaussian(z: torch.Tensor, mu, logvar) -> torch.Tensor:
+    """Elementwise log N(z; mu, exp(logvar)) = -(log 2 pi + logvar + (z - mu)^2 / exp(logvar)) / 2.
+
+    Broadcasts like any torch arithmetic: ``(B, D)`` with ``(B, D)`` gives ``(B, D)``; the prior is
+    ``log_density_gaussian(z, 0., 0.)``.  Sum over the last axis for the log density of a vector.
+    """
+    mu = torch.as_tensor(mu, dtype=z.dtype, device=z.device)
+    logvar = torch.as_tensor(logvar, dtype=z.dtype, device=z.device)
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar))
+
+
+def pairwise_log_density_gaussian(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log q(z_i,d | x_j) for every pair: ``(B, B, D)``, entry ``[i, j, d]``.
+
+    ``z``: samples ``(B, D)`` (row i drawn from q(z|x_i)); ``mu``, ``logvar``: ``(B, D)``.
+    """
+    return log_density_gaussian(z.unsqueeze(1), mu.unsqueeze(0), logvar.unsqueeze(0))
+
+
+# --------------------------------------------------------------------------------------------------
+# log q(z) from a minibatch: minibatch weighted / stratified sampling (Chen et al. 2018)
+# --------------------------------------------------------------------------------------------------
+def _check_sizes(batch_size, dataset_size, estimator) -> None:
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; choose 'mss' (minibatch stratified sampling) "
+                         f"or 'mws' (minibatch weighted sampling)")
+    for name, value in (("batch_size", batch_size), ("dataset_size", dataset_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if dataset_size < batch_size:
+        raise ValueError(f"the data set size N={dataset_size} is smaller than the batch ({batch_size}); "
+                         f"N must be the number of training images the batch is drawn from")
+    if estimator == "mss" and batch_size < 2:
+        raise ValueError("minibatch stratified sampling needs a batch of at least 2 codes")
+
+
+def log_importance_weights(batch_size: int, dataset_size: int, estimator: str = "mss", *,
+                           dtype=torch.float32, device=None) -> torch.Tensor:
+    """log w_ij ``(B, B)`` such that q(z_i) ~= sum_j w_ij q(z_i | x_j), for a batch of B from N images.
+
+    ``"mws"``, minibatch weighted sampling (Chen et al. 2018, section 4.1 and appendix C.1):
+    every w_ij = 1 / (N B), so log q(z_i) ~= logsumexp_j log q(z_i|x_j) - log(N B).  The paper
+    derives it as a lower bound, and it is biased: a row sums to 1/N, not 1, and the anchor x_i
+    weighs as much as any other image.  Its log q(z) is too low by about log B where the
+    posteriors do not overlap and by about log N where they all coincide, so the printed MI / TC /
+    dim-wise KL are shifted; only the part that depends on the weights' ratios reaches the gradients.
+
+    ``"mss"``, minibatch stratified sampling (Chen et al. 2018, appendix C.2; the paper writes the
+    batch as B_{M+1}, so M = B - 1 here).  For the code z_i of image n* = x_i the data set is
+    split into strata: {n*}, B - 2 strata of N / (B - 1) images each, and n*'s own stratum
+    without n* (N / (B - 1) - 1 images); each of the other B - 1 batch images stands for one
+    stratum.  That makes the estimate of q(z_i) unbiased, with weights
+        w_ii            = 1 / N                        (the anchor itself)
+        w_i,(i+1 mod B) = (N - B + 1) / (N (B - 1))    (the anchor's remaining stratum)
+        all other w_ij  = 1 / (B - 1)
+    Each row sums to 1.  (Which off-diagonal entry takes the remainder weight does not matter for
+    an i.i.d. batch; this uses the next one, cyclically.)  The published code (rtqichen/beta-tcvae,
+    ``_log_importance_weight_matrix``, copied into YannDubs/disentangling-vae and many others)
+    writes ``W.view(-1)[::M+1] = 1/N`` with M = B - 1: that stride is B, not B + 1, so 1/N goes
+    down column 0 (and the remainder weight down column 1) instead of onto the diagonal, and its
+    wrap-around entry ``W[M-1, 0]`` lands in row B - 2 instead of row B - 1.  Only row 0 comes out
+    as the paper says (see rtqichen/beta-tcvae pull request #1, YannDubs/disentangling-vae
+    issue #58).  This function puts every weight where the paper does; the tests check the matrix.
+    """
+    _check_sizes(batch_size, dataset_size, estimator)
+    B, N = batch_size, dataset_size
+    if estimator == "mws":
+        return torch.full((B, B), -math.log(N * B), dtype=dtype, device=device)
+    weights = torch.full((B, B), 1.0 / (B - 1), dtype=torch.float64)
+    rows = torch.arange(B)
+    weights[rows, rows] = 1.0 / N
+    weights[rows, (rows + 1) % B] = (N - B + 1) / (N * (B - 1))
+    return weights.log().to(dtype=dtype, device=device)
+
+
+def estimate_log_qz(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
+                    estimator: str = "mss") -> tuple[torch.Tensor, torch.Tensor]:
+    """Minibatch estimates of the aggregate posterior q(z) = (1/N) sum_n q(z|x_n) at the batch's codes.
+
+    Returns ``(log_qz (B,), log_qz_marginals (B, D))`` with
+        log q(z_i)    ~= logsumexp_j [ log w_ij + sum_d log q(z_i,d | x_j) ]
+        log q(z_i,d)  ~= logsumexp_j [ log w_ij + log q(z_i,d | x_j) ]        (each dimension d)
+    The weights enter once per logsumexp, for the joint and for every marginal alike.  Two slips
+    seen in public code: adding the log weights to every dimension before summing over dimensions
+    (the joint then gets the weight D times), and dropping the MWS constant -log(N B) (the TC then
+    drops by (D - 1) log(N B); disentanglement_lib's ``total_correlation`` drops it on purpose and
+    says so in its docstring).  YannDubs/disentangling-vae issue #60 discusses both.
+    """
+    log_w = log_importance_weights(z.shape[0], dataset_size, estimator, dtype=z.dtype, device=z.device)
+    log_q_pairs = pairwise_log_density_gaussian(z, mu, logvar)                     # (B, B, D)
+    log_qz = torch.logsumexp(log_w + log_q_pairs.sum(dim=2), dim=1)                # (B,)
+    log_qz_marginals = torch.logsumexp(log_w.unsqueeze(2) + log_q_pairs, dim=1)    # (B, D)
+    return log_qz, log_qz_marginals
+
+
+def tc_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
+                     estimator: str = "mss") -> dict[str, torch.Tensor]:
+    """Split E_x KL(q(z|x) || p(z)) into index-code MI + total correlation + dimension-wise KL.
+
+    Chen et al. 2018, eq. (2), with q(z) estimated on the batch (``estimate_log_qz``):
+        mi    = E[ log q(z|x) - log q(z) ]                      I_q(z; x)
+        tc    = E[ log q(z) - sum_d log q(z_d) ]                KL(q(z) || prod_d q(z_d))
+        dw_kl = E[ sum_d log q(z_d) - log p(z) ]                sum_d KL(q(z_d) || p(z_d))
+    the expectations being batch means over z_i ~ q(z|x_i).  The three terms add up exactly to the
+    Monte-Carlo KL E[log q(z|x) - log p(z)] of the same samples, whatever the estimator.  Works for
+    any model with a Gaussian posterior, so every method's codes can be decomposed.
+
+    ``z``, ``mu``, ``logvar``: ``(B, D)``; ``dataset_size``: N, the number of images q(z) averages
+    over (the training set).  Returns a dict of scalar tensors ``mi``, ``tc``, ``dw_kl``.
+    """
+    _check_posterior(mu, logvar, z)
+    _check_sizes(z.shape[0], dataset_size, estimator)
+    log_qz_given_x = log_density_gaussian(z, mu, logvar).sum(dim=1)               # (B,)
+    log_pz = log_density_gaussian(z, 0.0, 0.0).sum(dim=1)                         # (B,)
+    log_qz, log_qz_marginals = estimate_log_qz(z, mu, logvar, dataset_size, estimator)
+    log_prod_qz = log_qz_marginals.sum(dim=1)                                     # (B,)
+    return {
+        "mi": (log_qz_given_x - log_qz).mean(),      # index-code mutual information   (eq. (2), i)
+        "tc": (log_qz - log_prod_qz).mean(),         # total correlation               (eq. (2), ii)
+        "dw_kl": (log_prod_qz - log_pz).mean(),      # dimension-wise KL               (eq. (2), iii)
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# beta conventions and the capacity schedule
+# --------------------------------------------------------------------------------------------------
+def normalized_beta(beta: float, latent_dim: int, n_pixels: int) -> float:
+    """Higgins et al. 2017's beta_norm = beta * M / N (M latent dimensions, N input pixels x channels)."""
+    return _check_weight("beta", beta) * latent_dim / n_pixels
+
+
+def beta_from_normalized(beta_norm: float, latent_dim: int, n_pixels: int) -> float:
+    """The beta of this module's sum-over-pixels convention for a normalised beta_norm = beta M / N."""
+    return _check_weight("beta_norm", beta_norm) * n_pixels / latent_dim
+
+
+def linear_capacity(step: int, c_min: float, c_max: float, c_steps: int) -> float:
+    """C at ``step``: rises linearly from ``c_min`` to ``c_max`` over ``c_steps`` steps, then stays (Burgess et al. 2018)."""
+    return c_min + (c_max - c_min) * min(max(step, 0) / c_steps, 1.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# objectives: one per method, one call signature
+# --------------------------------------------------------------------------------------------------
+class Objective:
+    """Base class: ``objective(output, x, step) -> dict`` of terms for one training step.
+
+    ``output``: ``models.VAEOutput`` of ``model(x, sample=True)``; ``x``: the batch ``(B, C, H, W)``;
+    ``step``: the 0-based training step (for schedules).  The training loop also calls:
+
+    - ``prepare(model, dataset_size, device, seed)`` once before the first step;
+    - ``auxiliary_update(model, output, step=, next_batch=, generator=)`` after each optimiser step
+      of the model (FactorVAE trains its discriminator there; the others do nothing);
+    - ``state_dict()`` / ``load_state_dict()`` for what a checkpoint must keep besides the model.
+    """
+
+    name = "objective"
+    title = "an objective"
+
+    def __init__(self, distribution: str = "bernoulli", scale: float | None = None):
+        if distribution not in LIKELIHOODS:
+            raise ValueError(f"unknown distribution {distribution!r}; choose one of {LIKELIHOODS}")
+        if scale is not None:
+            if distribution == "bernoulli":
+                raise ValueError("the Bernoulli likelihood has no scale; pass scale only with 'gaussian' or 'laplace'")
+            _check_weight("scale", scale, allow_zero=False)
+        self.distribution, self.scale = distribution, scale
+
+    # -- what every method shares ------------------------------------------------------------------
+    def elbo_terms(self, output: VAEOutput, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``recon`` (scalar), ``kl_per_dim`` ``(D,)`` and ``kl`` (scalar): the two halves of -ELBO."""
+        recon = reconstruction_loss(x, output.logits, self.distribution, self.scale)
+        kl_per_dim = kl_normal(output.mu, output.logvar).mean(dim=0)   # (D,) mean over the batch
+        return {"recon": recon, "kl": kl_per_dim.sum(), "kl_per_dim": kl_per_dim}
+
+    def __call__(self, output: VAEOutput, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    @property
+    def hparams(self) -> dict:
+        """Constructor arguments: ``make_objective(self.name, **self.hparams)`` rebuilds this objective."""
+        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
+
+    def formula(self) -> str:
+        raise NotImplementedError
+
+    def describe(self, latent_dim: int = 10, n_pixels: int = 64 * 64) -> str:
+        """The loss in words, with its reductions and (where there is a beta) Higgins's normalised beta."""
+        recon = {"bernoulli": "Bernoulli NLL", "gaussian": f"Gaussian NLL (sigma = {self.scale or DEFAULT_SCALE['gaussian']})",
+                 "laplace": f"Laplace NLL (b = {self.scale or DEFAULT_SCALE['laplace']})"}[self.distribution]
+        lines = [f"{self.name}: loss = {self.formula()}",
+                 f"  recon = {recon}, summed over {n_pixels} pixels, mean over the batch",
+                 f"  KL terms summed over {latent_dim} latent dimensions, mean over the batch (nats)"]
+        for weight in ("beta", "gamma"):
+            value = getattr(self, weight, None)
+            if value is not None and weight in self.normalisable:
+                lines.append(f"  {weight} = {value:g}  (normalised, Higgins et al. 2017: {weight}*M/N = "
+                             f"{value:g}*{latent_dim}/{n_pixels} = {normalized_beta(value, latent_dim, n_pixels):.3g})")
+        return "\n".join(lines)
+
+    normalisable: tuple = ()
+
+    # -- hooks for the training loop (no-ops unless a method needs them) --------------------------
+    def prepare(self, model, dataset_size: int, device, seed: int = 0) -> None:
+        pass
+
+    def auxiliary_update(self, model, output: VAEOutput, *, step: int, next_batch, generator=None) -> dict:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items())
+        return f"{type(self).__name__}({args})"
+
+
+class VAELoss(Objective):
+    """The VAE: loss = -ELBO = recon + KL (Kingma & Welling 2013, eq. (10))."""
+
+    name = "vae"
+    title = "VAE (Kingma & Welling 2013)"
+
+    def formula(self):
+        return "recon + kl"
+
+    def __call__(self, output, x, step):
+        terms = self.elbo_terms(output, x)
+        terms["loss"] = terms["recon"] + terms["kl"]                    # -ELBO, Kingma & Welling 2013 eq. (10)
+        return terms
+
+
+class BetaVAELoss(Objective):
+    """beta-VAE: loss = recon + beta * KL (Higgins et al. 2017, eq. (4)).
+
+    beta multiplies the KL summed over latents, the reconstruction being summed over pixels (the
+    convention of Higgins et al.: beta = 4 on dSprites, beta_norm = 4 * 10 / 4096 ~= 0.0098).
+    """
+
+    name = "betavae"
+    title = "beta-VAE (Higgins et al. 2017)"
+    normalisable = ("beta",)
+
+    def __init__(self, beta: float = 4.0, distribution: str = "bernoulli", scale: float | None = None):
+        super().__init__(distribution, scale)
+        self.beta = _check_weight("beta", beta)
+
+    def formula(self):
+        return "recon + beta * kl"
+
+    def __call__(self, output, x, step):
+        terms = self.elbo_terms(output, x)
+        terms["loss"] = terms["recon"] + self.beta * terms["kl"]        # Higgins et al. 2017, eq. (4)
+        return terms
+
+
+class CapacityLoss(Objective):
+    """beta-VAE with a controlled capacity increase (Burgess et al. 2018, eq. (8)).
+
+    loss = recon + gamma * |KL - C|, with C rising linearly from ``c_min`` to ``c_max`` nats over
+    ``c_steps`` steps.  Burgess et al. use gamma = 1000 and C from 0 to 25 nats on dSprites; their
+    schedule spans 100,000 steps, shorten ``c_steps`` for short runs.
+    """
+
+    name = "capacity"
+    title = "capacity-annealed beta-VAE (Burgess et al. 2018)"
+    normalisable = ("gamma",)
+
+    def __init__(self, gamma: float = 1000.0, c_min: float = 0.0, c_max: float = 25.0, c_steps: int = 100_000,
+                 distribution: str = "bernoulli", scale: float | None = None):
+        super().__init__(distribution, scale)
+        self.gamma = _check_weight("gamma", gamma)
+        self.c_min = _check_weight("c_min", c_min)
+        self.c_max = _check_weight("c_max", c_max)
+        if self.c_max < self.c_min:
+            raise ValueError(f"c_max ({c_max}) must be >= c_min ({c_min}): the capacity rises during training")
+        if isinstance(c_steps, bool) or not isinstance(c_steps, int) or c_steps < 1:
+            raise ValueError(f"c_steps must be a positive int (steps over which C rises), got {c_steps!r}")
+        self.c_steps = c_steps
+
+    def formula(self):
+        return "recon + gamma * |kl - C(step)|"
+
+    def capacity(self, step: int) -> float:
+        return linear_capacity(step, self.c_min, self.c_max, self.c_steps)
+
+    def __call__(self, output, x, step):
+        terms = self.elbo_terms(output, x)
+        c = self.capacity(step)
+        terms["capacity"] = torch.tensor(c, dtype=terms["kl"].dtype, device=terms["kl"].device)
+        terms["loss"] = terms["recon"] + self.gamma * (terms["kl"] - c).abs()   # Burgess et al. 2018, eq. (8)
+        return terms
+
+
+def _adam(params, **kwargs) -> torch.optim.Adam:
+    """Adam, fused into one kernel where this torch supports it (the discriminator's 5M weights: ~20% faster on CPU)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, **kwargs)
+
+
+class FactorVAELoss(Objective):
+    """FactorVAE (Kim & Mnih 2018, eq. (2) and Algorithm 2).
+
+    VAE step: loss = recon + KL + gamma * TC, with TC = mean_i log D(z_i) / (1 - D(z_i)) from the
+    discriminator's logits (density-ratio trick).  The discriminator's weights are frozen in this
+    step: gamma * TC trains the encoder only.
+
+    Discriminator step (``auxiliary_update``, after the VAE's optimiser step): a second batch x'
+    is encoded without gradients, z' ~ q(z|x') is permuted dimension-wise (``permute_dims``), and
+    D minimises the cross entropy of "z from q(z)" (class 0: the first batch's codes, detached)
+    against "z' from prod_j q(z_j)" (class 1), with its own Adam optimiser (lr 1e-4, betas
+    (0.5, 0.9) as in Kim & Mnih 2018).  Nothing of this update reaches the encoder.
+
+    gamma: Locatello et al. 2019 sweep gamma in {10, 20, 30, 40, 50, 100} on dSprites.
+    """
+
+    name = "factorvae"
+    title = "FactorVAE (Kim & Mnih 2018)"
+
+    def __init__(self, gamma: float = 35.0, disc_lr: float = 1e-4, disc_betas: tuple = (0.5, 0.9),
+                 disc_hidden: int = 1000, disc_layers: int = 6,
+                 distribution: str = "bernoulli", scale: float | None = None):
+        super().__init__(distribution, scale)
+        self.gamma = _check_weight("gamma", gamma)
+        self.disc_lr = _check_weight("disc_lr", disc_lr, allow_zero=False)
+        self.disc_betas = tuple(float(b) for b in disc_betas)
+        if len(self.disc_betas) != 2 or not all(0 <= b < 1 for b in self.disc_betas):
+            raise ValueError(f"disc_betas must be two numbers in [0, 1), got {disc_betas!r}")
+        self.disc_hidden, self.disc_layers = int(disc_hidden), int(disc_layers)
+        self.discriminator: Discriminator | None = None
+        self.disc_optimizer: torch.optim.Optimizer | None = None
+
+    def formula(self):
+        return "recon + kl + gamma * tc   (tc from the discriminator)"
+
+    def prepare(self, model, dataset_size, device, seed=0):
+        """Build the discriminator (seeded, without touching torch's global random state) and its optimiser."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.discriminator = Discriminator(model.latent_dim, self.disc_hidden, self.disc_layers)
+        self.discriminator.to(device)
+        self.disc_optimizer = _adam(self.discriminator.parameters(), lr=self.disc_lr, betas=self.disc_betas)
+
+    def _require_discriminator(self):
+        if self.discriminator is None:
+            raise RuntimeError("FactorVAE's discriminator does not exist yet: call objective.prepare(model, "
+                               "dataset_size, device) first (train.fit does this for you)")
+
+    def __call__(self, output, x, step):
+        self._require_discriminator()
+        terms = self.elbo_terms(output, x)
+        self.discriminator.requires_grad_(False)          # the VAE step must not train D
+        terms["tc"] = self.discriminator.tc_estimate(output.z).mean()
+        terms["loss"] = terms["recon"] + terms["kl"] + self.gamma * terms["tc"]   # Kim & Mnih 2018, eq. (2)
+        return terms
+
+    def discriminator_loss(self, z: torch.Tensor, z_permuted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross entropy of D on codes of q(z) (class 0) and permuted codes (class 1); and D's accuracy.
+
+        Kim & Mnih 2018, Algorithm 2, line 10: minimise -[mean log D(z) + mean log(1 - D(z_perm))] / 2.
+        """
+        logits = self.discriminator(torch.cat([z, z_permuted]))      # one pass over both halves (faster)
+        logits_q, logits_perm = logits[:len(z)], logits[len(z):]
+        zeros = torch.zeros(len(z), dtype=torch.long, device=z.device)
+        ones = torch.ones(len(z_permuted), dtype=torch.long, device=z.device)
+        loss = 0.5 * (F.cross_entropy(logits_q, zeros) + F.cross_entropy(logits_perm, ones))
+        accuracy = 0.5 * ((logits_q.argmax(1) == 0).float().mean() + (logits_perm.argmax(1) == 1).float().mean())
+        return loss, accuracy
+
+    def train_discriminator(self, z: torch.Tensor, z_other: torch.Tensor, generator=None) -> dict:
+        """One optimiser step of D on detached codes ``z`` (class 0) and ``permute_dims(z_other)`` (class 1)."""
+        self._require_discriminator()
+        self.discriminator.requires_grad_(True)
+        z_permuted = permute_dims(z_other.detach(), generator)
+        loss, accuracy = self.discriminator_loss(z.detach(), z_permuted)
+        self.disc_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.disc_optimizer.step()
+        return {"disc_loss": loss.detach(), "disc_accuracy": accuracy.detach()}
+
+    def auxiliary_update(self, model, output, *, step, next_batch, generator=None):
+        with torch.no_grad():                              # Algorithm 2, lines 7-8: a second batch
+            mu, logvar = model.encode(next_batch())
+            z_other = sample_gaussian(mu, logvar, generator)
+        return self.train_discriminator(output.z, z_other, generator)
+
+    def state_dict(self):
+        self._require_discriminator()
+        return {"discriminator": self.discriminator.state_dict(), "disc_optimizer": self.disc_optimizer.state_dict()}
+
+    def load_state_dict(self, state):
+        self._require_discriminator()
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.disc_optimizer.load_state_dict(state["disc_optimizer"])
+
+
+class BetaTCVAELoss(Objective):
+    """beta-TCVAE (Chen et al. 2018, eq. (4)): loss = recon + alpha * MI + beta * TC + gamma * dim-wise KL.
+
+    The three terms come from ``tc_decomposition`` with the chosen estimator (``"mss"``: minibatch
+    stratified sampling, unbiased for q(z); ``"mws"``: minibatch weighted sampling, the paper's
+    main-text estimator).  ``dataset_size`` N is the number of training images; ``train.fit`` fills
+    it in from the training pool when left as None.  Chen et al. use alpha = gamma = 1, beta = 6.
+    With alpha = beta = gamma = 1 this is the VAE (up to the estimator's noise).  ``kl`` reports the
+    closed-form KL for comparison; it is not part of the loss.
+    """
+
+    name = "btcvae"
+    title = "beta-TCVAE (Chen et al. 2018)"
+    normalisable = ("beta",)
+
+    def __init__(self, beta: float = 6.0, alpha: float = 1.0, gamma: float = 1.0, dataset_size: int | None = None,
+                 estimator: str = "mss", distribution: str = "bernoulli", scale: float | None = None):
+        super().__init__(distribution, scale)
+        self.alpha = _check_weight("alpha", alpha)
+        self.beta = _check_weight("beta", beta)
+        self.gamma = _check_weight("gamma", gamma)
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {estimator!r}; choose 'mss' or 'mws'")
+        if dataset_size is not None and (isinstance(dataset_size, bool) or not isinstance(dataset_size, int)
+                                         or dataset_size < 1):
+            raise ValueError(f"dataset_size must be a positive int (the number of training images), got {dataset_size!r}")
+        self.estimator, self.dataset_size = estimator, dataset_size
+
+    def formula(self):
+        return "recon + alpha * mi + beta * tc + gamma * dw_kl"
+
+    def prepare(self, model, dataset_size, device, seed=0):
+        if self.dataset_size is None:
+            self.dataset_size = int(dataset_size)
+
+    def __call__(self, output, x, step):
+        if self.dataset_size is None:
+            raise RuntimeError("beta-TCVAE needs dataset_size (the number of training images): pass it to "
+                               "make_objective('btcvae', dataset_size=N), or train with train.fit which sets it")
+        terms = self.elbo_terms(output, x)
+        terms.update(tc_decomposition(output.z, output.mu, output.logvar, self.dataset_size, self.estimator))
+        terms["loss"] = (terms["recon"] + self.alpha * terms["mi"] + self.beta * terms["tc"]
+                         + self.gamma * terms["dw_kl"])                     # Chen et al. 2018, eq. (4)
+        return terms
+
+
+OBJECTIVES = {cls.name: cls for cls in (VAELoss, BetaVAELoss, CapacityLoss, FactorVAELoss, BetaTCVAELoss)}
+
+
+def make_objective(name: str, **hparams) -> Objective:
+    """The objective called ``name`` (one of ``OBJECTIVES``: vae, betavae, capacity, factorvae, btcvae)."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown method {name!r}; choose one of {sorted(OBJECTIVES)}")
+    cls = OBJECTIVES[name]
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(hparams) - set(accepted))
+    if unknown:
+        raise ValueError(f"{name} does not take {unknown}; its hyper-parameters are {accepted}")
+    return cls(**hparams)
