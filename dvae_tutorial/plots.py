@@ -66,6 +66,96 @@ def factor_sweeps(dataset, base_factors, n_steps: int = 8):
     return image_grid(images, nrow=dataset.num_factors, titles=titles, row_labels=dataset.factor_names)
 
 
+@torch.no_grad()
+def reconstructions(model, x, n: int = 8):
+    """Top row: images ``x`` (n, C, H, W); bottom row: sigmoid(decode(mu)), the posterior-mean reconstruction."""
+    x = x[:n]
+    device = next(model.parameters()).device
+    recon = model.reconstruct(x.to(device)).cpu()
+    return image_grid(torch.cat([x.cpu(), recon]), nrow=2, row_labels=["data", "recon"])
+
+
+@torch.no_grad()
+def prior_samples(model, n: int = 16, seed: int = 0, nrow: int = 2):
+    """Images decoded from z ~ N(0, I): what the generative model believes an image looks like."""
+    device = next(model.parameters()).device
+    z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    return image_grid(torch.sigmoid(model.decode(z)).cpu(), nrow=nrow)
+
+
+@torch.no_grad()
+def traversal_images(model, x, dims=None, n_steps: int = 9, limit: float = 2.5) -> torch.Tensor:
+    """Decoded images ``(len(dims) * n_steps, C, H, W)``: latent ``d`` swept over ``[-limit, limit]``.
+
+    The other latents stay at the posterior mean of the single image ``x`` ``(1, C, H, W)``.
+    """
+    device = next(model.parameters()).device
+    mu, _ = model.encode(x[:1].to(device))
+    dims = list(range(model.latent_dim)) if dims is None else list(dims)
+    values = torch.linspace(-limit, limit, n_steps, device=device)
+    z = mu.repeat(len(dims) * n_steps, 1)
+    for row, d in enumerate(dims):
+        z[row * n_steps:(row + 1) * n_steps, d] = values
+    return torch.sigmoid(model.decode(z)).cpu()
+
+
+def latent_traversal(model, x, kl_per_dim=None, dims=None, n_steps: int = 9, limit: float = 2.5, max_dims: int = 10):
+    """Latent traversals, one row per latent, rows sorted by KL (most informative first) when given.
+
+    kl_per_dim: ``(latent_dim,)`` average KL of each latent; labels each row with it, and latents
+    with KL below 0.01 nats are marked "(off)": a collapsed latent decodes to the same image.
+    """
+    order = list(range(model.latent_dim))
+    if kl_per_dim is not None:
+        kl_per_dim = np.asarray(kl_per_dim, dtype=float)
+        order = list(np.argsort(-kl_per_dim))
+    dims = (order if dims is None else list(dims))[:max_dims]
+    images = traversal_images(model, x, dims, n_steps, limit)
+    labels = [f"z{d}" + ("" if kl_per_dim is None else f"\nKL {kl_per_dim[d]:.2f}" +
+                         (" (off)" if kl_per_dim[d] < 0.01 else "")) for d in dims]
+    fig = image_grid(images, nrow=len(dims), row_labels=labels, scale=0.9)
+    fig.suptitle(f"each row: one latent from {-limit:g} to {limit:g}, the others at the image's code", fontsize=9)
+    return fig
+
+
+def kl_per_dimension(kl_per_dim, ax=None, title: str | None = None):
+    """Bar chart of the average KL(q(z_j|x) || N(0, 1)) of each latent, in nats."""
+    kl = np.asarray(kl_per_dim, dtype=float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(3.5, 0.4 * len(kl)), 2.5))
+    ax.bar(range(len(kl)), kl, color=["tab:blue" if v >= 0.01 else "lightgray" for v in kl])
+    ax.set_xticks(range(len(kl)), [f"z{j}" for j in range(len(kl))])
+    ax.set_ylabel("KL (nats)")
+    ax.set_title(title or f"KL per latent (total {kl.sum():.1f} nats)", fontsize=10)
+    return ax.figure
+
+
+def loss_curves(history: dict, terms=None, ax=None, smooth: int = 25, title: str | None = None, logy: bool = False):
+    """Every scalar term of a training history (``TrainResult.history``) against the step.
+
+    smooth: width of a running mean (steps), so noisy minibatch estimates stay readable.
+    """
+    terms = [t for t in (terms or history) if np.ndim(history[t][0] if len(history[t]) else 0) == 0
+             and t not in ("step", "time")]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    for name in terms:
+        values = np.asarray(history[name], dtype=float)
+        if len(values) == 0:
+            continue
+        k = max(1, min(smooth, len(values) // 5))
+        curve = np.convolve(values, np.ones(k) / k, mode="valid")
+        ax.plot(np.arange(len(curve)) + k - 1, curve, label=name)
+    ax.set_xlabel("step")
+    if logy:
+        ax.set_yscale("symlog")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax.figure
+
+
 def __getattr__(name):
     """Metric figures live in ``plots_metrics``; they are re-exported here."""
     if name.startswith("__"):

@@ -1,0 +1,114 @@
+"""Live training runs for the lessons, cached on disk so a notebook re-runs in seconds.
+
+A lesson trains small models for real (the "small" net on 32x32 dSprites by default), once; the
+trained weights and the full history land in ``config.cache_dir() / "runs"`` under a key made of
+every setting (method, hyper-parameters, net, steps, seed, data, versions).  Running the cell
+again, or moving a slider back to a value already trained, loads the run instead of training.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__, config
+from .models import VAE
+
+RUN_FORMAT = 1
+
+
+@dataclass
+class LiveRun:
+    """A trained model with its history and settings (what ``train.TrainResult`` keeps, minus optimisers)."""
+
+    model: VAE
+    history: dict        # term -> np.ndarray (steps,), "kl_per_dim" -> (steps, latent_dim)
+    settings: dict
+    wall_time: float     # seconds of training (when it was trained, not when loaded)
+    from_cache: bool
+
+    @property
+    def last(self) -> dict:
+        """Each scalar term averaged over the last 10% of steps (minibatch noise smoothed)."""
+        out = {}
+        for name, values in self.history.items():
+            values = np.asarray(values)
+            if values.ndim == 1 and name != "step" and len(values):
+                out[name] = float(values[-max(1, len(values) // 10):].mean())
+        return out
+
+    @property
+    def kl_per_dim(self) -> np.ndarray:
+        """(latent_dim,) KL of each latent averaged over the last 10% of steps."""
+        values = np.asarray(self.history["kl_per_dim"])
+        return values[-max(1, len(values) // 10):].mean(axis=0)
+
+
+def _dataset(image_size: int):
+    from .data import DSprites
+
+    return DSprites(image_size=image_size)
+
+
+def run_key(settings: dict) -> str:
+    spec = json.dumps({**settings, "format": RUN_FORMAT, "package": __version__, "torch": torch.__version__},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+
+def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int = 0, image_size: int = 32,
+             architecture: str = "small", latent_dim: int = 10, batch_size: int = 128, lr: float = 1e-3,
+             dataset=None, cache: bool = True, progress: bool = True, device=None) -> LiveRun:
+    """Train (or load the cached result of) one run of ``method`` on dSprites.
+
+    Args:
+        method: "vae", "betavae", "capacity", "factorvae" or "btcvae" (see ``losses.OBJECTIVES``).
+        steps, seed, batch_size, lr: the optimisation (Adam).
+        hparams: the objective's hyper-parameters, e.g. ``{"beta": 4}``.
+        image_size, architecture, latent_dim: the data and net (default: the small net on 32x32).
+        dataset: a ``data.DSprites`` to train on (default: the full grid at ``image_size``).
+    """
+    from .train import run
+
+    settings = dict(method=method, hparams=hparams or {}, steps=steps, seed=seed, image_size=image_size,
+                    architecture=architecture, latent_dim=latent_dim, batch_size=batch_size, lr=lr,
+                    data=getattr(dataset, "cache_key", None) if dataset is not None else f"dsprites{image_size}")
+    path = config.cache_dir() / "runs" / f"{method}-{run_key(settings)}.pt"
+    if cache and path.exists():
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=False)
+            model = VAE(**saved["model_config"])
+            model.load_state_dict(saved["model"])
+            model.eval()
+            return LiveRun(model, saved["history"], saved["settings"], saved["wall_time"], True)
+        except Exception as err:  # a damaged cache entry is retrained, never trusted
+            import warnings
+
+            warnings.warn(f"ignoring the cached run {path} ({err}); training it again", stacklevel=2)
+    dataset = dataset if dataset is not None else _dataset(image_size)
+    result = run(method, dataset, steps=steps, hparams=hparams, latent_dim=latent_dim, architecture=architecture,
+                 seed=seed, batch_size=batch_size, lr=lr, progress=progress, device=device)
+    model = result.model.cpu().to(memory_format=torch.contiguous_format)
+    model.eval()
+    history = {k: np.asarray(v) for k, v in result.history.items()}
+    if cache and not result.interrupted:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save({"model": model.state_dict(), "model_config": model.config, "history": history,
+                    "settings": settings, "wall_time": result.wall_time}, tmp)
+        os.replace(tmp, path)
+    return LiveRun(model, history, settings, result.wall_time, False)
+
+
+def clear_cache() -> int:
+    """Delete every cached live run; returns how many files were removed."""
+    folder = config.cache_dir() / "runs"
+    files = list(Path(folder).glob("*.pt")) if folder.exists() else []
+    for f in files:
+        f.unlink()
+    return len(files)
