@@ -1,14 +1,16 @@
 """dvae-tutorial: a Jupyter course on disentangled representation learning with PyTorch.
 
 Modules (one concern each): ``data`` (ground-truth data sets), ``models``, ``losses``, ``train``,
-``metrics``, ``plots``, ``widgets``, ``checks`` (exercise checks), ``pretrained``, ``config``.
+``metrics``, ``plots``, ``widgets``, ``checks`` (exercise checks), ``runs`` (cached live runs),
+``evaluation`` (scores of a model), ``config``.
 Submodules are imported on first use, so ``import dvae_tutorial`` stays fast.
 """
 import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("config", "data", "models", "losses", "train", "metrics", "plots", "widgets", "checks", "pretrained")
+_SUBMODULES = ("config", "data", "models", "losses", "train", "metrics", "plots", "widgets", "checks", "runs",
+               "evaluation")
 __all__ = list(_SUBMODULES)
 
 
