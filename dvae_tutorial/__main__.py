@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m dvae_tutorial",
         description="Train and evaluate disentangling VAEs (VAE, beta-VAE, capacity-annealed beta-VAE, "
                     "FactorVAE, beta-TCVAE) on dSprites.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,student}")
 
     methods = ", ".join(f"{name} = {cls.title}" for name, cls in losses.OBJECTIVES.items())
     tr = sub.add_parser(
@@ -128,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated from mig, sap, dci, beta_vae, factor_vae, or 'none' [mig,sap]")
     ev.add_argument("--metric-images", type=int, default=None, help="codes per metric [1000 fast / 10000]")
     ev.add_argument("--seed", type=int, default=0)
+
+    st = sub.add_parser("student", help="make the student version of the lessons",
+                        description="Copy every notebook of SRC to OUT with the solutions (between '### BEGIN "
+                                    "SOLUTION' and '### END SOLUTION') replaced by stubs and all outputs cleared; "
+                                    "the checks stay, so a student's notebook stops at the first unsolved exercise "
+                                    "with the check's message.")
+    st.add_argument("src", type=Path, nargs="?", default=Path("notebooks"), help="lessons folder [notebooks]")
+    st.add_argument("out", type=Path, nargs="?", default=Path("student"), help="output folder [student]")
     ev.add_argument("--device", default=None)
     return parser
 
@@ -299,9 +307,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_student(args) -> int:
+    from . import course
+
+    for path in course.make_student_set(args.src, args.out):
+        print(f"written: {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return {"train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+    return {"train": cmd_train, "evaluate": cmd_evaluate, "student": cmd_student}[args.command](args)
 
 
 if __name__ == "__main__":

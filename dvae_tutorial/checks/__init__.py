@@ -3,19 +3,43 @@ is wrong.  A check prints one line on success and raises ``ExerciseError`` (an A
 notebook stops there) with a hint on failure.
 
 One module per lesson (``lesson00``, ``lesson01``, ...); every ``check_*`` function is re-exported
-here, so a notebook calls ``checks.check_index_formula(...)``.
+here, wrapped so that an exercise not attempted yet (an answer still ``None``, or a function whose
+body still raises ``NotImplementedError``, as in the student version made by ``course``) stops with
+a message saying so instead of a traceback.
 """
+import functools
 import importlib
+import inspect
 import pkgutil
 
 from ._base import ExerciseError, passed
 
 __all__ = ["ExerciseError", "passed"]
 
+
+def _unanswered_is_explained(check):
+    signature = inspect.signature(check)
+
+    @functools.wraps(check)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind_partial(*args, **kwargs)
+        missing = [name for name, value in bound.arguments.items() if value is None]
+        if missing:
+            raise ExerciseError(f"not answered yet: {', '.join(missing)} is still None. Write your answer "
+                                f"where the cell says YOUR CODE HERE, then run the cell again")
+        try:
+            return check(*args, **kwargs)
+        except NotImplementedError as err:
+            raise ExerciseError("not solved yet: your function still raises NotImplementedError. Replace that "
+                                "line with your code, then run the cell again") from None
+
+    return wrapper
+
+
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _info.name.startswith("lesson"):
         _module = importlib.import_module(f".{_info.name}", __name__)
         for _name in dir(_module):
-            if _name.startswith("check_"):
-                globals()[_name] = getattr(_module, _name)
+            if _name.startswith("check_") and callable(getattr(_module, _name)):
+                globals()[_name] = _unanswered_is_explained(getattr(_module, _name))
                 __all__.append(_name)
