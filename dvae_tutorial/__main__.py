@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m dvae_tutorial",
         description="Train and evaluate disentangling VAEs (VAE, beta-VAE, capacity-annealed beta-VAE, "
                     "FactorVAE, beta-TCVAE) on dSprites.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,student}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,student,grade}")
 
     methods = ", ".join(f"{name} = {cls.title}" for name, cls in losses.OBJECTIVES.items())
     tr = sub.add_parser(
@@ -136,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "with the check's message.")
     st.add_argument("src", type=Path, nargs="?", default=Path("notebooks"), help="lessons folder [notebooks]")
     st.add_argument("out", type=Path, nargs="?", default=Path("student"), help="output folder [student]")
+
+    gr = sub.add_parser("grade", help="run submitted notebooks and summarise their exercise checks",
+                        description="Run every notebook under FOLDER (one sub-folder per student, or notebooks "
+                                    "directly in it) and report, per student and notebook, which exercise checks "
+                                    "pass and the first problem. Writes FOLDER/grades.json.")
+    gr.add_argument("folder", type=Path, help="the collected submissions")
+    gr.add_argument("--full", action="store_true", help="run the lessons in full mode (default: fast mode)")
+    gr.add_argument("--timeout", type=int, default=600, help="seconds per cell [600]")
     ev.add_argument("--device", default=None)
     return parser
 
@@ -315,9 +323,21 @@ def cmd_student(args) -> int:
     return 0
 
 
+def cmd_grade(args) -> int:
+    from . import course
+
+    submissions = course.grade_folder(args.folder, timeout=args.timeout, fast=not args.full)
+    print(course.grade_summary(submissions))
+    out = args.folder / "grades.json"
+    out.write_text(json.dumps(submissions, indent=2))
+    print(f"written: {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return {"train": cmd_train, "evaluate": cmd_evaluate, "student": cmd_student}[args.command](args)
+    return {"train": cmd_train, "evaluate": cmd_evaluate, "student": cmd_student,
+            "grade": cmd_grade}[args.command](args)
 
 
 if __name__ == "__main__":

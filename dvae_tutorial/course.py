@@ -112,3 +112,75 @@ def make_student_set(src_dir, out_dir) -> list[Path]:
 
 def has_solutions(source: str) -> bool:
     return bool(re.search(rf"^\s*{re.escape(BEGIN)}\s*$", source, flags=re.M))
+
+
+# --- grading --------------------------------------------------------------------------------------
+
+CHECK_CALL = re.compile(r"checks\.(check_\w+)\(")
+
+
+def grade_notebook(path, timeout: int = 600, fast: bool = True) -> list[dict]:
+    """Run a submitted notebook and report every check it calls: ``[{cell, check, passed, message}]``.
+
+    The notebook runs to the end even when a cell fails (``allow_errors``), so one unsolved exercise
+    does not hide the others.  ``fast`` sets ``DVAE_TUTORIAL_FAST=1`` for the kernel.
+    """
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    previous = os.environ.get("DVAE_TUTORIAL_FAST")
+    if fast:
+        os.environ["DVAE_TUTORIAL_FAST"] = "1"
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+    finally:
+        if previous is None:
+            os.environ.pop("DVAE_TUTORIAL_FAST", None)
+        else:
+            os.environ["DVAE_TUTORIAL_FAST"] = previous
+    results = []
+    for index, cell in enumerate(nb.cells):
+        names = CHECK_CALL.findall(cell.source) if cell.cell_type == "code" else []
+        if not names:
+            continue
+        errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+        printed = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+        ok = not errors and printed.count("correct:") >= len(names)
+        message = (f"{errors[0]['ename']}: {errors[0]['evalue']}" if errors else
+                   "; ".join(line for line in printed.splitlines() if line.startswith("correct:")))
+        results.append({"cell": index, "check": ", ".join(names), "passed": ok, "message": message})
+    return results
+
+
+def grade_folder(folder, timeout: int = 600, fast: bool = True) -> dict:
+    """Grade every submission under ``folder``: ``{student: {notebook: [check results]}}``.
+
+    Layout: one sub-folder per student holding their notebooks (``folder/alice/01_vae.ipynb``), or
+    notebooks directly in ``folder`` (the student is then the file's stem).
+    """
+    folder = Path(folder)
+    submissions: dict = {}
+    for path in sorted(folder.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        student = path.parent.name if path.parent != folder else path.stem
+        submissions.setdefault(student, {})[path.name] = grade_notebook(path, timeout, fast)
+    if not submissions:
+        raise FileNotFoundError(f"no submitted notebooks (*.ipynb) under {folder}")
+    return submissions
+
+
+def grade_summary(submissions: dict) -> str:
+    """A plain-text table: one line per student and notebook, checks passed / total, first failure."""
+    lines = [f"{'student':<16} {'notebook':<28} {'passed':>7}  first problem"]
+    for student, notebooks in submissions.items():
+        for name, results in notebooks.items():
+            passed = sum(r["passed"] for r in results)
+            failed = next((r for r in results if not r["passed"]), None)
+            problem = "" if failed is None else f"{failed['check']}: {failed['message'][:90]}"
+            lines.append(f"{student:<16} {name:<28} {passed:>3}/{len(results):<3}  {problem}")
+    return "\n".join(lines)

@@ -75,3 +75,25 @@ def test_student_lesson_runs_up_to_its_first_exercise_and_stops_with_the_check(t
     executed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count")]
     assert max(executed) == first_exercise              # everything before ran, nothing after
     assert all(not any(o.get("output_type") == "error" for o in nb.cells[i].outputs) for i in executed[:-1])
+
+
+def _submission(path, answers):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import numpy as np\nfrom dvae_tutorial import checks")]
+    for shape, answer in answers:
+        nb.cells.append(nbformat.v4.new_code_cell(f'checks.check_symmetry_angle("{shape}", {answer})'))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def test_grading_a_folder_of_submissions(tmp_path):
+    _submission(tmp_path / "alice" / "00.ipynb", [("ellipse", "np.pi"), ("square", "np.pi / 2")])
+    _submission(tmp_path / "bob" / "00.ipynb", [("ellipse", "None"), ("square", "np.pi")])
+    grades = course.grade_folder(tmp_path, timeout=120)
+    assert [r["passed"] for r in grades["alice"]["00.ipynb"]] == [True, True]
+    bob = grades["bob"]["00.ipynb"]
+    assert [r["passed"] for r in bob] == [False, False]          # a failing cell does not hide the next one
+    assert "not answered yet" in bob[0]["message"]
+    assert "smaller one does too" in bob[1]["message"]
+    table = course.grade_summary(grades)
+    assert "alice" in table and "2/2" in table and "0/2" in table
