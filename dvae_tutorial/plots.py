@@ -166,3 +166,52 @@ def __getattr__(name):
         return getattr(plots_metrics, name)
     except AttributeError:
         raise AttributeError(f"module 'dvae_tutorial.plots' has no attribute {name!r}") from None
+
+
+def kl_per_dim_curves(history: dict, labels=None, ax=None, smooth: int = 50, min_kl: float = 0.1,
+                      title: str | None = None):
+    """KL of every latent against the training step, one line per latent, coloured by its label.
+
+    history: a training history with ``"kl_per_dim"`` ``(steps, latent_dim)`` (and, for
+    capacity-annealed runs, ``"capacity"`` ``(steps,)``, drawn dashed on a second axis).
+    labels: ``(latent_dim,)`` names, e.g. the factor each latent encodes best; latents with the same
+    label share a colour.  Latents whose final KL stays under ``min_kl`` nats are drawn thin and grey.
+    smooth: width of a running mean (steps) over the minibatch noise.
+    """
+    kl = np.asarray(history["kl_per_dim"], dtype=float)
+    if kl.ndim != 2:
+        raise ValueError(f"history['kl_per_dim'] must be (steps, latent_dim), got shape {kl.shape}")
+    steps, latent_dim = kl.shape
+    labels = [f"z{j}" for j in range(latent_dim)] if labels is None else [str(v) for v in labels]
+    if len(labels) != latent_dim:
+        raise ValueError(f"got {len(labels)} labels for {latent_dim} latents")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    k = max(1, min(smooth, steps // 5))
+    curves = np.stack([np.convolve(kl[:, j], np.ones(k) / k, mode="valid") for j in range(latent_dim)], axis=1)
+    x = np.arange(len(curves)) + k - 1
+    palette = {}
+    for name in dict.fromkeys(labels):
+        palette[name] = f"C{len(palette) % 10}"
+    shown = set()
+    for j in np.argsort(-curves[-1]):
+        active = curves[-1, j] >= min_kl
+        color = palette[labels[j]] if active else "lightgray"
+        label = labels[j] if active and labels[j] not in shown else None   # one legend entry per label
+        if label:
+            shown.add(label)
+        ax.plot(x, curves[:, j], color=color, lw=1.8 if active else 0.8, label=label)
+        if active:
+            ax.annotate(f"z{j}", (x[-1], curves[-1, j]), xytext=(3, 0), textcoords="offset points", fontsize=7,
+                        color=color, va="center")
+    ax.set_xlabel("step")
+    ax.set_ylabel("KL of the latent (nats)")
+    ax.grid(alpha=0.3)
+    if "capacity" in history:
+        twin = ax.twinx()
+        twin.plot(np.arange(len(history["capacity"])), history["capacity"], "k--", lw=1, label="C (total)")
+        twin.set_ylabel("target C of the total KL (nats)", fontsize=8)
+        twin.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="center left" if "capacity" in history else "best", fontsize=8)
+    ax.set_title(title or "KL of each latent during training", fontsize=10)
+    return ax.figure

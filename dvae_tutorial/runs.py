@@ -19,7 +19,7 @@ import torch
 from . import __version__, config
 from .models import VAE
 
-RUN_FORMAT = 1
+RUN_FORMAT = 2   # bump when a history gains or renames terms (2: FactorVAE logs tc_disc)
 
 
 @dataclass
@@ -112,3 +112,39 @@ def clear_cache() -> int:
     for f in files:
         f.unlink()
     return len(files)
+
+
+def sweep(method: str, name: str, values, *, steps: int, seed: int = 0, fixed: dict | None = None,
+          **live_run_kwargs) -> dict:
+    """One ``live_run`` per value of the hyper-parameter ``name``: ``{value: LiveRun}``, in the given order.
+
+    Each run uses ``hparams = {name: value, **fixed}`` and the same ``steps``, ``seed`` and other
+    settings (``live_run_kwargs``: image_size, architecture, latent_dim, ...), so the runs differ
+    in that one hyper-parameter only.  Runs already trained are loaded from the cache; one line per
+    value says which was trained and how long it took.
+
+    Example: ``runs.sweep("betavae", "beta", (1, 2, 4, 8, 16), steps=6000)``.
+    """
+    import time
+
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be the hyper-parameter's name as a string, e.g. 'beta', got {name!r}")
+    values = list(values) if not isinstance(values, (str, bytes)) else None
+    if not values:
+        raise ValueError("values must be a non-empty sequence of hyper-parameter values, e.g. (1, 4, 16)")
+    if len(set(values)) != len(values):
+        raise ValueError(f"values must be distinct (each one becomes a slider position), got {values}")
+    fixed = dict(fixed or {})
+    if name in fixed:
+        raise ValueError(f"{name!r} is the swept hyper-parameter; remove it from fixed={fixed}")
+    if "hparams" in live_run_kwargs:
+        raise ValueError("pass the other hyper-parameters as fixed={...}, not hparams=")
+    out = {}
+    for k, value in enumerate(values):
+        start = time.perf_counter()
+        run = live_run(method, steps=steps, hparams={name: value, **fixed}, seed=seed, **live_run_kwargs)
+        how = "loaded from the cache" if run.from_cache else \
+            f"trained {steps} steps in {time.perf_counter() - start:.0f} s"
+        print(f"[{k + 1}/{len(values)}] {method} {name} = {value}: {how}", flush=True)
+        out[value] = run
+    return out

@@ -81,3 +81,219 @@ class FactorExplorer:
         from IPython.display import display
 
         display(self.widget)
+
+
+def figure_png(fig, dpi: int = 80) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed (so a notebook does not draw it twice)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _default_image(dataset, image_size: int):
+    """A fixed, easily read sprite (heart, middle scale, upright, centred) as ``(1, C, H, W)``."""
+    if dataset is None:
+        from .data import DSprites
+
+        dataset = DSprites(image_size=image_size)
+    factors = np.array([[min(2, s - 1) for s in dataset.factor_sizes[:1]] +
+                        [s // 2 for s in dataset.factor_sizes[1:2]] + [0] +
+                        [s // 2 for s in dataset.factor_sizes[3:]]], dtype=np.int64)
+    return dataset.sample_observations_from_factors(factors)
+
+
+class TraversalExplorer:
+    """One slider per latent z_j in [-3, 3]; the image decoded from the slider values updates live.
+
+    The sliders start at the posterior mean (the code) of the image ``x`` ``(1, C, H, W)``; moving
+    one changes that coordinate only, so the picture shows what the decoder attributes to it.
+    ``kl_per_dim`` ``(latent_dim,)`` (e.g. ``LiveRun.kl_per_dim``) labels each slider with the
+    latent's KL; latents under 0.01 nats are marked "off" (the decoder ignores them).
+
+    Example::
+
+        explorer = TraversalExplorer(run.model, x, run.kl_per_dim)
+        explorer.widget          # display it in a notebook
+        explorer.set(z3=1.5)
+        explorer.image()         # (H, W) numpy image decoded from the current sliders
+    """
+
+    LIMIT = 3.0
+
+    def __init__(self, model, x, kl_per_dim=None, zoom: int | None = None):
+        import ipywidgets as w
+        import torch
+
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[0] != 1:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be one image as a tensor of shape (1, C, H, W), got {got}; "
+                             "take one with x[:1] or dataset.images([index])")
+        self.model = model
+        self.latent_dim = model.latent_dim
+        if kl_per_dim is not None:
+            kl_per_dim = np.asarray(kl_per_dim, dtype=float)
+            if kl_per_dim.shape != (self.latent_dim,):
+                raise ValueError(f"kl_per_dim must have shape ({self.latent_dim},), one value per latent, "
+                                 f"got {kl_per_dim.shape}")
+        self.kl_per_dim = kl_per_dim
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            self.code = model.encode(x.to(device))[0][0].cpu().numpy().astype(np.float64)   # (latent_dim,)
+        self.zoom = zoom or max(1, 192 // int(x.shape[-1]))
+        self.sliders = {}
+        for j in range(self.latent_dim):
+            label = f"z{j}" if kl_per_dim is None else \
+                f"z{j} {kl_per_dim[j]:.2f}" + (" off" if kl_per_dim[j] < 0.01 else "")
+            self.sliders[f"z{j}"] = w.FloatSlider(
+                value=float(np.clip(self.code[j], -self.LIMIT, self.LIMIT)), min=-self.LIMIT, max=self.LIMIT,
+                step=0.05, description=label, continuous_update=True, readout_format=".2f",
+                style={"description_width": "90px"})
+        self.picture = w.Image(format="png", value=png_bytes(self.image(), self.zoom))
+        self.reset_button = w.Button(description="back to the image's code")
+        self.reset_button.on_click(lambda _b: self.reset())
+        for slider in self.sliders.values():
+            slider.observe(self._update, names="value")
+        note = w.HTML("<small>slider label: latent" + (", its KL in nats" if kl_per_dim is not None else "") +
+                      "</small>")
+        self.widget = w.HBox([w.VBox(list(self.sliders.values()) + [self.reset_button, note]), self.picture])
+
+    def values(self) -> np.ndarray:
+        """The current code, ``(latent_dim,)`` float."""
+        return np.array([s.value for s in self.sliders.values()], dtype=np.float64)
+
+    def image(self) -> np.ndarray:
+        """The image decoded from the current sliders, numpy (H, W) (or (H, W, 3)) in [0, 1]."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        z = torch.as_tensor(self.values(), dtype=torch.float32, device=device)[None]
+        with torch.no_grad():
+            decoded = torch.sigmoid(self.model.decode(z)).cpu()
+        return as_numpy_images(decoded)[0]
+
+    def set(self, **values):
+        """Move sliders by name, e.g. ``set(z3=1.5, z0=-2)``; values must lie in [-3, 3]."""
+        unknown = sorted(set(values) - set(self.sliders))
+        if unknown:
+            raise ValueError(f"unknown latent(s) {unknown}; the sliders are z0 ... z{self.latent_dim - 1}")
+        for name, value in values.items():
+            if not isinstance(value, (int, float, np.floating, np.integer)) or not -self.LIMIT <= value <= self.LIMIT:
+                raise ValueError(f"{name} must be a number in [{-self.LIMIT:g}, {self.LIMIT:g}] (the slider range), "
+                                 f"got {value!r}")
+        for name, value in values.items():
+            self.sliders[name].value = float(value)
+
+    def reset(self):
+        """Put every slider back at the code of the image."""
+        self.set(**{f"z{j}": float(np.clip(v, -self.LIMIT, self.LIMIT)) for j, v in enumerate(self.code)})
+
+    def _update(self, _change=None):
+        self.picture.value = png_bytes(self.image(), self.zoom)
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def _key(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float, np.number)) else str(value)
+
+
+def _format_number(value) -> str:
+    return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+class SweepExplorer:
+    """A slider over trained runs (one per value of beta, gamma, C, ...): the panel shows the selected run.
+
+    ``runs``: dict value -> ``runs.LiveRun`` (what ``runs.sweep`` returns); ``name``: the swept
+    hyper-parameter.  For the selected run the panel shows its latent traversals (rows sorted by KL,
+    collapsed latents marked), its KL per latent, and its final training numbers (averages over the
+    last 10% of steps), as PNG images and an HTML table, so it also runs headless.  ``x``: the image
+    ``(1, C, H, W)`` to traverse from (default: a centred heart from ``dataset``).
+
+    Example::
+
+        panel = SweepExplorer(runs.sweep("betavae", "beta", (1, 4, 16), steps=150), name="beta")
+        panel.widget
+        panel.select(4)
+        panel.current            # the LiveRun shown now
+    """
+
+    TERMS = ("loss", "recon", "kl", "mi", "tc", "dw_kl", "capacity", "disc_accuracy")
+
+    def __init__(self, runs: dict, name: str = "beta", x=None, dataset=None, n_steps: int = 7):
+        import ipywidgets as w
+
+        if not isinstance(runs, dict) or not runs:
+            raise ValueError("runs must be a non-empty dict value -> LiveRun, e.g. the output of runs.sweep(...)")
+        for value, run in runs.items():
+            if not hasattr(run, "model") or not hasattr(run, "history"):
+                raise TypeError(f"runs[{value!r}] must be a runs.LiveRun (with .model and .history), "
+                                f"got {type(run).__name__}")
+        self.runs = dict(sorted(runs.items(), key=lambda kv: kv[0]))
+        self.name = name
+        first = next(iter(self.runs.values())).model
+        self.x = _default_image(dataset, first.image_size) if x is None else x
+        self.n_steps = n_steps
+        self._pictures: dict = {}
+        self.slider = w.SelectionSlider(options=list(self.runs), value=next(iter(self.runs)), description=name,
+                                        continuous_update=False, style={"description_width": "60px"})
+        self.traversal = w.Image(format="png")
+        self.kl_bars = w.Image(format="png")
+        self.numbers = w.HTML()
+        self.slider.observe(self._update, names="value")
+        self._update()
+        self.widget = w.VBox([self.slider, w.HBox([self.traversal, w.VBox([self.kl_bars, self.numbers])])])
+
+    @property
+    def current(self):
+        """The ``LiveRun`` selected now."""
+        return self.runs[self.slider.value]
+
+    def select(self, value):
+        """Move the slider to ``value`` (one of the keys of ``runs``)."""
+        if value not in self.runs:
+            raise ValueError(f"{self.name} = {value!r} was not trained; choose one of {list(self.runs)} "
+                             f"(or add a run for it with runs.sweep)")
+        self.slider.value = value
+
+    def pictures(self, value) -> tuple[bytes, bytes]:
+        """PNG bytes of (traversal grid, KL bars) for the run at ``value``; computed once, then cached."""
+        if value not in self._pictures:
+            from . import plots
+
+            run = self.runs[value]
+            kl = run.kl_per_dim
+            traversal = plots.latent_traversal(run.model, self.x, kl_per_dim=kl, n_steps=self.n_steps)
+            traversal.suptitle(f"{self.name} = {_key(value)}: each row one latent from -2.5 to 2.5", fontsize=9)
+            traversal.tight_layout(rect=(0, 0, 1, 0.96))          # room for the title above the first row
+            bars = plots.kl_per_dimension(kl, title=f"{self.name} = {_key(value)}: KL per latent "
+                                                    f"(total {kl.sum():.1f} nats)")
+            self._pictures[value] = (figure_png(traversal), figure_png(bars))
+        return self._pictures[value]
+
+    def describe(self) -> str:
+        """The selected run's final numbers as an HTML table."""
+        run = self.current
+        last = run.last
+        rows = [(t, last[t]) for t in self.TERMS if t in last]
+        active = int((run.kl_per_dim > 0.01).sum())
+        rows.append(("active latents (KL > 0.01)", active))
+        body = "".join(f"<tr><td>{t}</td><td style='text-align:right'>{_format_number(v)}</td></tr>" for t, v in rows)
+        return (f"<b>{self.name} = {_key(self.slider.value)}</b>, {run.settings.get('steps', '?')} steps"
+                f"<table>{body}</table><small>averages over the last 10% of steps, nats; mi, tc, dw_kl "
+                f"are minibatch estimates (lesson 05) and can be slightly negative</small>")
+
+    def _update(self, _change=None):
+        self.traversal.value, self.kl_bars.value = self.pictures(self.slider.value)
+        self.numbers.value = self.describe()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)

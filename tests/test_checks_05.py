@@ -1,0 +1,78 @@
+"""The lesson-05 checks accept the reference answers and explain typical wrong ones."""
+import math
+
+import pytest
+import torch
+
+from dvae_tutorial import checks, losses
+from dvae_tutorial.checks import ExerciseError
+
+
+def right_weights(batch, n):
+    return losses.log_importance_weights(batch, n, "mss", dtype=torch.float64)
+
+
+def test_mss_weights_accepts_the_paper_layout(capsys):
+    assert checks.check_mss_weights(right_weights)
+    assert "correct" in capsys.readouterr().out
+
+
+def published_layout(batch, n):
+    """rtqichen/beta-tcvae's stride slip: 1/N down column 0 (rows still sum to 1 except near the wrap)."""
+    m = batch - 1
+    w = torch.full((batch, batch), 1 / m, dtype=torch.float64)
+    w.view(-1)[::m + 1] = 1 / n
+    w.view(-1)[1::m + 1] = (n - m) / (n * m)
+    w[m - 1, 0] = 1 / n
+    return w.log()
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda b, n: losses.log_importance_weights(b, n, "mws", dtype=torch.float64), "weighted"),
+    (lambda b, n: right_weights(b, n).exp(), "logarithms"),
+    (published_layout, "column 0"),
+    (lambda b, n: torch.full((b, b), 1 / b, dtype=torch.float64).fill_diagonal_(1 / n).log(), "sum to 1"),
+    (lambda b, n: right_weights(b, n)[:-1], "must be"),
+    (lambda b, n: right_weights(b, n).roll(1, dims=1), "placed differently"),
+])
+def test_mss_weights_explains_typical_mistakes(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        checks.check_mss_weights(wrong)
+
+
+def reference_decomposition(log_qz_given_x, log_qz, log_prod_qz, log_pz):
+    return {"mi": (log_qz_given_x - log_qz).mean(), "tc": (log_qz - log_prod_qz).mean(),
+            "dw_kl": (log_prod_qz - log_pz).mean()}
+
+
+def test_decomposition_check():
+    assert checks.check_decomposition(reference_decomposition)
+    flipped = lambda *a: {**reference_decomposition(*a), "tc": -reference_decomposition(*a)["tc"]}
+    with pytest.raises(ExerciseError, match="wrong sign"):
+        checks.check_decomposition(flipped)
+    shifted = lambda a, b, c, d: {"mi": (a - b).mean(), "tc": (b - c).mean(), "dw_kl": (c - a).mean()}
+    with pytest.raises(ExerciseError, match="add up"):
+        checks.check_decomposition(shifted)
+    with pytest.raises(ExerciseError, match="keys"):
+        checks.check_decomposition(lambda *a: (0.0, 0.0, 0.0))
+
+
+def test_the_reference_decomposition_is_the_package_one():
+    """The check's formula is losses.tc_decomposition's: same numbers on a real batch."""
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(16, 3, generator=g, dtype=torch.float64)
+    logvar = torch.full_like(mu, -1.0)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=g, dtype=torch.float64)
+    log_qz, log_marg = losses.estimate_log_qz(z, mu, logvar, 100)
+    ours = reference_decomposition(losses.log_density_gaussian(z, mu, logvar).sum(1), log_qz, log_marg.sum(1),
+                                   losses.log_density_gaussian(z, 0.0, 0.0).sum(1))
+    package = losses.tc_decomposition(z, mu, logvar, 100)
+    for k in ("mi", "tc", "dw_kl"):
+        assert math.isclose(float(ours[k]), float(package[k]), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_beta_tcvae_penalty():
+    assert checks.check_beta_tcvae_penalty("tc")
+    for wrong, message in (("mi", "forget"), ("dw_kl", "gamma"), ("kl", "one of")):
+        with pytest.raises(ExerciseError, match=message):
+            checks.check_beta_tcvae_penalty(wrong)
