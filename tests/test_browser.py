@@ -1,0 +1,170 @@
+"""End to end in a real browser: JupyterLab on 127.0.0.1, the β-VAE lesson opened and run in headless
+Chromium (Debian's, driven by Playwright; never a downloaded browser), its sliders rendered as widgets,
+moved, and the images they drive checked to change.  A screenshot lands in artifacts/.
+
+Skipped, with the reason, where no browser or no Playwright can be had.
+
+Status: it passed on lesson 00 (sliders "orientation" and "scale", 40 s); its run on lesson 02 has not yet been
+seen to pass, so until it has it runs only when DVAE_BROWSER_TEST=1 is set (issue 7 is still open).
+"""
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+LESSON = os.environ.get("DVAE_BROWSER_LESSON", "02_beta_vae.ipynb")
+
+if os.environ.get("DVAE_BROWSER_TEST") != "1":
+    pytest.skip("the browser test is not enabled yet (set DVAE_BROWSER_TEST=1): its run on lesson 02 is unverified",
+                allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium (apt-get install chromium) to run "
+                "the browser test", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """A JupyterLab server on 127.0.0.1 serving a copy of the lesson (the committed file stays clean)."""
+    root = tmp_path / "lab"
+    root.mkdir()
+    shutil.copy(ROOT / "notebooks" / LESSON, root / LESSON)
+    settings = tmp_path / "jupyter"
+    lab_settings = settings / "lab-settings"
+    # every cell rendered (no windowing, so every prompt can be read) and no news pop-up
+    for plugin, values in (("notebook-extension/tracker", '{"windowingMode": "none"}'),
+                           ("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}')):
+        path = lab_settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(values)
+    env = dict(os.environ, DVAE_TUTORIAL_FAST="1", JUPYTER_CONFIG_DIR=str(settings / "config"),
+               JUPYTER_DATA_DIR=str(settings / "data"), JUPYTER_RUNTIME_DIR=str(settings / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(lab_settings))
+    port, token = _free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log = open(tmp_path / "jupyterlab.log", "w")
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise RuntimeError("JupyterLab exited: " + (tmp_path / "jupyterlab.log").read_text()[-2000:])
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("JupyterLab did not answer within 60 s")
+        yield url, token
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def _images(page) -> list[str]:
+    return page.eval_on_selector_all(".jp-OutputArea-output img", "els => els.map(e => e.src)")
+
+
+def _most_informative_latent(page) -> str:
+    """Label pattern of the traversal slider with the largest KL (labels read "z3 1.52"): a collapsed
+    latent may decode to the same picture, an active one cannot."""
+    labels = [t.strip() for t in page.eval_on_selector_all(".widget-slider .widget-label", "els => els.map(e => e.innerText)")]
+    scored = [(float(m.group(2)), m.group(1)) for m in (re.match(r"^(z\d+)\s+([\d.]+)", t) for t in labels) if m]
+    assert scored, f"no traversal slider (z0, z1, ...) among {labels}"
+    return rf"^{max(scored)[1]}\b"
+
+
+def _move_slider(page, label_pattern: str, presses: int = 3) -> str:
+    """Focus the handle of the first slider whose label matches and press an arrow key (right, or left
+    when the slider is at its maximum), as a keyboard user would; returns the label."""
+    sliders = page.locator(".widget-slider")
+    for i in range(sliders.count()):
+        slider = sliders.nth(i)
+        label = slider.locator(".widget-label").first.inner_text().strip()
+        if re.search(label_pattern, label):
+            handle = slider.locator(".noUi-handle").first
+            handle.scroll_into_view_if_needed()
+            handle.focus()
+            at_max = float(handle.get_attribute("aria-valuenow")) >= float(handle.get_attribute("aria-valuemax"))
+            for _ in range(presses):
+                page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
+            return label
+    raise AssertionError(f"no slider labelled like {label_pattern!r}; labels: "
+                         f"{[sliders.nth(i).locator('.widget-label').first.inner_text() for i in range(sliders.count())]}")
+
+
+def _wait_for_images_to_change(page, before: list[str], timeout: float = 60) -> list[str]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        now = _images(page)
+        if now != before:
+            return now
+        time.sleep(0.5)
+    raise AssertionError("moving the slider did not change any image output")
+
+
+def test_lesson_widgets_work_in_a_real_browser(jupyterlab):
+    url, token = jupyterlab
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(f"{url}/lab/tree/{LESSON}?token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        # wait until every code cell has run: each prompt shows a number, none "[*]" or "[ ]"
+        deadline = time.time() + 600
+        while True:
+            prompts = [t.strip() for t in page.eval_on_selector_all(
+                ".jp-CodeCell .jp-InputArea-prompt", "els => els.map(e => e.innerText)")]
+            if prompts and all(re.fullmatch(r"\[\d+\]:", t) for t in prompts):
+                break
+            assert time.time() < deadline, f"the lesson did not finish within 10 minutes: prompts {prompts}"
+            if page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count():
+                break   # a cell failed: stop waiting, the assertion below shows it
+            time.sleep(1)
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+        assert tracebacks.count() == 0, tracebacks.first.inner_text()[:2000]
+        assert page.locator(".widget-slider").count() >= 2
+
+        before = _images(page)
+        assert before, "no image output found"
+        moved = _move_slider(page, r"^(β|beta)")
+        after_beta = _wait_for_images_to_change(page, before)
+        moved_z = _move_slider(page, _most_informative_latent(page), presses=10)
+        _wait_for_images_to_change(page, after_beta)
+        page.locator(".widget-slider").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "browser_beta_vae.png"), full_page=False)
+        print(f"moved {moved!r} and {moved_z!r}; screenshot: {ARTIFACTS / 'browser_beta_vae.png'}; "
+              f"stderr outputs: {errors.count()}")
+        browser.close()
