@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +72,7 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
         image_size, architecture, latent_dim: the data and net (default: the small net on 32x32).
         dataset: a ``data.DSprites`` to train on (default: the full grid at ``image_size``).
     """
-    from .train import run
+    from .train import atomic_write, run
 
     settings = dict(method=method, hparams=hparams or {}, steps=steps, seed=seed, image_size=image_size,
                     architecture=architecture, latent_dim=latent_dim, batch_size=batch_size, lr=lr,
@@ -97,11 +96,9 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
     model.eval()
     history = {k: np.asarray(v) for k, v in result.history.items()}
     if cache and not result.interrupted:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save({"model": model.state_dict(), "model_config": model.config, "history": history,
-                    "settings": settings, "wall_time": result.wall_time}, tmp)
-        os.replace(tmp, path)
+        saved = {"model": model.state_dict(), "model_config": model.config, "history": history,
+                 "settings": settings, "wall_time": result.wall_time}
+        atomic_write(path, lambda tmp: torch.save(saved, tmp))
     return LiveRun(model, history, settings, result.wall_time, False)
 
 
