@@ -21,27 +21,24 @@ from . import config, losses, train
 DATASETS = ("dsprites", "dsprites-small")
 # every hyper-parameter flag -> the objective argument it sets (each method takes some of them)
 HPARAM_FLAGS = {"beta": "beta", "alpha": "alpha", "gamma": "gamma", "c_min": "c_min", "c_max": "c_max",
-                "c_steps": "c_steps", "estimator": "estimator", "distribution": "distribution", "scale": "scale"}
+                "c_steps": "c_steps", "estimator": "estimator", "distribution": "distribution", "scale": "scale",
+                "disc_lr": "disc_lr"}
 
 
-# ==================================================================================================
-# Extension point for named recipes (``--recipe NAME``), to be filled in by a later issue.
-#
-# A recipe is a named set of train options (method, hyper-parameters, steps, data, ...).  Explicit
-# flags always win over the recipe, and the recipe over the built-in defaults: every option below
-# defaults to None, and ``resolve_train_args`` fills the Nones, first from ``recipe_defaults(args)``
-# and then from the method's own defaults.  To add recipes, make ``add_recipe_arguments`` add
-# ``--recipe`` to the parser and ``recipe_defaults`` return the recipe's values as a dict
-# {option dest: value}.  Today neither does anything.
-# ==================================================================================================
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add recipe options to ``train``'s parser (none yet)."""
+    """``--recipe NAME``: every option from a named recipe (``dvae_tutorial.recipes``); explicit flags still win."""
+    from . import recipes
+
+    parser.add_argument("--recipe", choices=list(recipes.RECIPES), default=None, metavar="NAME",
+                        help="train with a named recipe's settings (explicit flags override them): "
+                             + ", ".join(recipes.RECIPES))
 
 
 def recipe_defaults(args: argparse.Namespace) -> dict:
-    """Option values supplied by the chosen recipe (none yet)."""
-    return {}
-# ==================================================================================================
+    """Option values supplied by the chosen recipe (``{}`` without ``--recipe``)."""
+    from . import recipes
+
+    return {} if getattr(args, "recipe", None) is None else recipes.get(args.recipe).train_options()
 
 
 def _method_defaults(method: str) -> dict:
@@ -53,7 +50,7 @@ def _methods_epilog() -> str:
     lines = ["methods and their hyper-parameters (defaults in brackets):"]
     for name in losses.OBJECTIVES:
         flags = [f"--{k.replace('_', '-')} [{v}]" for k, v in _method_defaults(name).items()
-                 if k in HPARAM_FLAGS and k not in ("distribution", "scale")]
+                 if k in HPARAM_FLAGS and k not in ("distribution", "scale", "disc_lr")]
         lines.append(f"  {name:<10} {', '.join(flags) or '(no weights)'}")
     return "\n".join(lines)
 
@@ -63,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m dvae_tutorial",
         description="Train and evaluate disentangling VAEs (VAE, beta-VAE, capacity-annealed beta-VAE, "
                     "FactorVAE, beta-TCVAE) on dSprites.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,student,grade}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,pretrained,html,student,grade}")
 
     methods = ", ".join(f"{name} = {cls.title}" for name, cls in losses.OBJECTIVES.items())
     tr = sub.add_parser(
@@ -85,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--alpha", type=float, default=None, help="beta-TCVAE: weight of the index-code mutual information")
     h.add_argument("--gamma", type=float, default=None,
                    help="capacity: weight of |KL - C|; FactorVAE: weight of the TC; beta-TCVAE: weight of the dim-wise KL")
+    h.add_argument("--disc-lr", type=float, default=None,
+                   help="FactorVAE: the discriminator's Adam learning rate (Kim & Mnih: the VAE's rate)")
     h.add_argument("--c-min", type=float, default=None, help="capacity: C at the start (nats)")
     h.add_argument("--c-max", type=float, default=None, help="capacity: C at the end of the schedule (nats)")
     h.add_argument("--c-steps", type=int, default=None, help="capacity: steps over which C rises linearly")
@@ -128,6 +127,29 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated from mig, sap, dci, beta_vae, factor_vae, or 'none' [mig,sap]")
     ev.add_argument("--metric-images", type=int, default=None, help="codes per metric [1000 fast / 10000]")
     ev.add_argument("--seed", type=int, default=0)
+
+    pt = sub.add_parser("pretrained", help="build, export and report the shipped models",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="The models shipped in dvae_tutorial/pretrained/ (see dvae_tutorial.recipes).",
+                        epilog="examples:\n"
+                               "  python -m dvae_tutorial pretrained list\n"
+                               "  python -m dvae_tutorial pretrained build            # train + export every model\n"
+                               "  python -m dvae_tutorial pretrained build btcvae     # one (resumes build/pretrained/btcvae)\n"
+                               "  python -m dvae_tutorial pretrained table            # README table + traversal figures\n"
+                               "  python -m dvae_tutorial pretrained lessons          # pre-train the lessons' slider runs")
+    pt.add_argument("action", choices=("list", "build", "export", "table", "lessons"))
+    pt.add_argument("names", nargs="*", help="recipe names [all shipped recipes]")
+    pt.add_argument("--runs", type=Path, default=Path("build/pretrained"),
+                    help="folder of the training runs, one sub-folder per recipe [build/pretrained]")
+    pt.add_argument("--folder", type=Path, default=None, help="where the exported models go [the package's]")
+    pt.add_argument("--readme", type=Path, default=Path("README.md"), help="README to put the table in [README.md]")
+    pt.add_argument("--figures", type=Path, default=Path("docs/pretrained"), help="traversal figures [docs/pretrained]")
+    pt.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    from . import site
+
+    site.add_arguments(sub.add_parser("html", help="run the lessons and write an offline HTML site",
+                                      description=site.DESCRIPTION))
 
     st = sub.add_parser("student", help="make the student version of the lessons",
                         description="Copy every notebook of SRC to OUT with the solutions (between '### BEGIN "
@@ -196,13 +218,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     data_spec = {"name": args.dataset, "image_size": dataset.observation_shape[-1],
                  "file": None if args.data_file is None else str(args.data_file),
                  "holdout": args.holdout, "split_seed": args.seed, "size": len(dataset)}
+    from .pretrained.export import machine
     print(f"training {args.method} on {len(train_idx):,} of {len(dataset):,} {args.dataset} images "
           f"({len(heldout_idx):,} held out) -> {args.out}")
     result = train.run(args.method, dataset, steps=args.steps, hparams=hparams, latent_dim=args.latent_dim,
                        architecture=args.architecture, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
                        device=args.device, indices=train_idx, checkpoint_dir=args.out,
                        checkpoint_every=args.checkpoint_every, resume=args.resume, progress=not args.no_progress,
-                       extra_config={"data": data_spec})
+                       extra_config={"data": data_spec, "recipe": args.recipe, "machine": machine()})
     print(result.objective.describe(result.model.latent_dim, int(np.prod(dataset.observation_shape))))
     last = ", ".join(f"{k} {v:.4g}" for k, v in result.last.items() if k != "step")
     state = "interrupted" if result.interrupted else "finished"
@@ -315,6 +338,56 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrained(args) -> int:
+    from . import pretrained, recipes
+
+    if args.action == "lessons":
+        from . import runs
+
+        for name in args.names or list(recipes.SWEEPS):
+            run = runs.live_run(**recipes.get(name).live_run_kwargs(), progress=not args.no_progress)
+            print(f"{name}: {'already in the cache' if run.from_cache else f'trained in {run.wall_time:.0f} s'}")
+        return 0
+    names = args.names or (pretrained.available(args.folder) if args.action in ("list", "table")
+                           else list(recipes.MAIN))
+    for name in names:
+        recipes.get(name)   # unknown names fail here, before any work
+    if args.action == "list":
+        for name in names:
+            meta = pretrained.info(name, args.folder)
+            s, t = meta.get("scores", {}), meta["training"]
+            print(f"{name:<10} {t['steps']:>6} steps {t['wall_time_s'] / 60:5.1f} min   "
+                  + "  ".join(f"{k} {v:.3f}" for k, v in s.items()))
+        return 0
+    if args.action == "table":
+        from .pretrained import report
+
+        for path in report.write_figures(args.figures, names, args.folder):
+            print(f"written: {path}")
+        report.update_readme(args.readme, names, args.folder, figures_dir=args.figures.as_posix())
+        print(report.results_table(names, args.folder))
+        print(f"written: {args.readme} (between {report.README_START} and {report.README_END})")
+        return 0
+    from .pretrained.export import export
+
+    for name in names:
+        run_dir = args.runs / name
+        if args.action == "build":
+            argv = ["train", "--recipe", name, "--out", str(run_dir), "--resume"]
+            code = main(argv + (["--no-progress"] if args.no_progress else []))
+            if code:
+                return code
+        meta = export(name, run_dir, args.folder)
+        print(f"exported {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in meta.get("scores", {}).items()))
+    return 0
+
+
+def _cmd_html(args) -> int:
+    from . import site
+
+    return site.run(args)
+
+
 def cmd_student(args) -> int:
     from . import course
 
@@ -336,7 +409,7 @@ def cmd_grade(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return {"train": cmd_train, "evaluate": cmd_evaluate, "student": cmd_student,
+    return {"train": cmd_train, "evaluate": cmd_evaluate, "pretrained": cmd_pretrained, "html": _cmd_html, "student": cmd_student,
             "grade": cmd_grade}[args.command](args)
 
 

@@ -145,3 +145,28 @@ def sweep(method: str, name: str, values, *, steps: int, seed: int = 0, fixed: d
         print(f"[{k + 1}/{len(values)}] {method} {name} = {value}: {how}", flush=True)
         out[value] = run
     return out
+
+
+# The settings every lesson uses for its live runs of each method (lessons 01-05 train them, 05 and 06 compare
+# them): the small net on 32x32 dSprites, batch 128, Adam 1e-3, seed 0.
+COURSE_HPARAMS = {
+    "VAE": ("vae", {}),
+    "beta-VAE (4)": ("betavae", {"beta": 4}),
+    "capacity": ("capacity", {"gamma": 3, "c_max": 20}),         # + c_steps, see course_runs
+    "FactorVAE (40)": ("factorvae", {"gamma": 40, "disc_lr": 1e-3}),
+    "beta-TCVAE (6)": ("btcvae", {"beta": 6}),
+}
+
+
+def course_runs(steps: int, c_steps: int, **live_run_kwargs) -> dict:
+    """The course's five canonical live runs ``{label: LiveRun}`` (cached; trained once for all lessons).
+
+    ``c_steps``: the capacity run's C rises from 0 to 20 nats over these steps (lesson 03).
+    FactorVAE's discriminator learns at the model's rate, 1e-3, as in Kim & Mnih 2018 (both 1e-4 there):
+    a discriminator ten times slower than the encoder is exploited and the codes collapse (lesson 04).
+    """
+    out = {}
+    for label, (method, hparams) in COURSE_HPARAMS.items():
+        hparams = dict(hparams, c_steps=c_steps) if method == "capacity" else dict(hparams)
+        out[label] = live_run(method, steps=steps, hparams=hparams, seed=0, **live_run_kwargs)
+    return out

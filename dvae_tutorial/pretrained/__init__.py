@@ -1,0 +1,125 @@
+"""Checkpoints this project trained with its own recipes and ships inside the package (nothing is downloaded).
+
+    from dvae_tutorial import pretrained
+    pretrained.available()            # ['vae', 'betavae', 'capacity', 'factorvae', 'btcvae']
+    model = pretrained.load("btcvae") # a models.VAE in eval mode on the CPU, float32
+    pretrained.info("btcvae")         # recipe, training (steps, wall time, machine), history summary, scores
+
+Each model is two files in this folder: ``NAME.pt`` (the weights, stored as float16 to keep the
+repository small -- scores are computed from exactly these weights) and ``NAME.json`` (its recipe,
+a summary of its training history, its scores and the sha256 of ``NAME.pt``, checked on every load).
+``python -m dvae_tutorial pretrained build`` retrains all of them (see ``dvae_tutorial.recipes``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+FOLDER = Path(__file__).resolve().parent
+WEIGHTS_FORMAT = "dvae_tutorial.pretrained/1"
+
+
+class PretrainedError(RuntimeError):
+    """A shipped checkpoint is missing or damaged."""
+
+
+def _rebuild_hint(name: str) -> str:
+    return (f"restore it from git (`git checkout -- dvae_tutorial/pretrained/{name}.*`) or retrain it with "
+            f"`python -m dvae_tutorial pretrained build {name}`")
+
+
+def _folder(folder) -> Path:
+    return FOLDER if folder is None else Path(folder)
+
+
+def available(folder=None) -> list[str]:
+    """Names of the shipped models (those with both ``NAME.pt`` and ``NAME.json``), in recipe order."""
+    from ..recipes import RECIPES
+
+    folder = _folder(folder)
+    names = [p.stem for p in folder.glob("*.json") if (folder / f"{p.stem}.pt").exists()]
+    order = {n: i for i, n in enumerate(RECIPES)}
+    return sorted(names, key=lambda n: (order.get(n, len(order)), n))
+
+
+def _check_name(name: str, folder=None) -> None:
+    if not isinstance(name, str) or not (_folder(folder) / f"{name}.json").exists():
+        names = available(folder)
+        raise KeyError(f"no shipped model called {name!r}; available: {', '.join(names) or 'none'} "
+                       f"(pretrained.available())")
+
+
+def info(name: str, folder=None) -> dict:
+    """The metadata of ``name``: recipe, training, history summary, scores, sha256 (see ``NAME.json``)."""
+    _check_name(name, folder)
+    path = _folder(folder) / f"{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise PretrainedError(f"{path} cannot be read ({err}); {_rebuild_hint(name)}") from None
+
+
+def sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(name: str, folder=None) -> None:
+    """Raise ``PretrainedError`` unless ``NAME.pt`` exists and matches the sha256 recorded in ``NAME.json``."""
+    meta = info(name, folder)
+    path = _folder(folder) / f"{name}.pt"
+    if not path.exists():
+        raise PretrainedError(f"the weights of {name!r} are missing ({path}); {_rebuild_hint(name)}")
+    found = sha256(path)
+    if found != meta.get("sha256"):
+        raise PretrainedError(f"{path} is damaged: its sha256 is {found[:16]}..., the shipped one "
+                              f"{str(meta.get('sha256'))[:16]}...; {_rebuild_hint(name)}")
+
+
+def load(name: str, device="cpu", check: bool = True, folder=None):
+    """The shipped model ``name`` as a ``models.VAE`` (float32, eval mode) on ``device``.
+
+    ``check=True`` verifies the file's sha256 first (a damaged or edited file is refused);
+    ``folder`` reads another folder of exported models (default: the shipped ones).
+    """
+    if check:
+        verify(name, folder)
+    else:
+        _check_name(name, folder)
+    return read_weights(_folder(folder) / f"{name}.pt", name).to(device).eval()
+
+
+def read_weights(path, name: str | None = None):
+    """A ``models.VAE`` (float32, eval mode) from a file written by ``save_weights`` (no sha256 check)."""
+    from ..models import VAE
+
+    path = Path(path)
+    name = name or path.stem
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:   # noqa: BLE001 -- any unreadable file gets the same advice
+        raise PretrainedError(f"{path} cannot be read by torch ({err}); {_rebuild_hint(name)}") from None
+    if not isinstance(saved, dict) or saved.get("format") != WEIGHTS_FORMAT:
+        raise PretrainedError(f"{path} is not a dvae_tutorial pretrained file; {_rebuild_hint(name)}")
+    model = VAE(**saved["model_config"])
+    model.load_state_dict({k: v.float() for k, v in saved["state_dict"].items()})
+    return model.eval()
+
+
+def save_weights(model, name: str, folder=None) -> Path:
+    """Write ``model``'s weights as float16 to ``folder/NAME.pt`` (atomically); returns the path."""
+    from ..train import atomic_write
+
+    folder = _folder(folder)
+    state = {k: v.detach().cpu().to(torch.float16) if v.is_floating_point() else v.detach().cpu()
+             for k, v in model.state_dict().items()}
+    saved = {"format": WEIGHTS_FORMAT, "name": name, "model_config": dict(model.config), "state_dict": state}
+    path = folder / f"{name}.pt"
+    atomic_write(path, lambda tmp: torch.save(saved, tmp))
+    return path
