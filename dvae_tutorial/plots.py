@@ -115,6 +115,7 @@ def latent_traversal(model, x, kl_per_dim=None, dims=None, n_steps: int = 9, lim
                          (" (off)" if kl_per_dim[d] < 0.01 else "")) for d in dims]
     fig = image_grid(images, nrow=len(dims), row_labels=labels, scale=0.9)
     fig.suptitle(f"each row: one latent from {-limit:g} to {limit:g}, the others at the image's code", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_size_inches()[1]))   # room for the title above the grid
     return fig
 
 

@@ -14,10 +14,12 @@ Two families:
   ``runs.live_run`` trains, with the same settings); ``python -m dvae_tutorial pretrained lessons``
   trains them all into the live-run cache before a class.
 
-CPU budget.  The papers train 300k (Kim & Mnih 2018) or more steps; a laptop CPU trains the
-Burgess net at about 1,200 images/s, so the shipped recipes train 12,000 steps of 64 images
-(768k images, about one pass over dSprites) with Adam at lr 1e-3 (Chen et al. 2018's rate; Burgess
-et al. use 5e-4) -- the rate that leaves the mean-image plateau soonest in a short run.
+CPU budget.  The papers train 300k (Kim & Mnih 2018) or more steps; the 2-core CPU these were made
+on trains the Burgess net at 400-700 images/s in a long run, so the shipped recipes train 6,000 to
+12,000 steps of 64 images (0.4M-0.8M images, about half to one pass over dSprites) with Adam at lr 1e-3
+(Chen et al. 2018's rate; Burgess et al. use 5e-4) -- the rate that leaves the mean-image plateau soonest
+in a short run.  The VAE and beta-TCVAE got 12,000 steps, FactorVAE 8,000 (each step costs 1.7 of
+theirs), beta-VAE and the capacity model 6,000: the steps column of the results table says so.
 """
 from __future__ import annotations
 
@@ -60,12 +62,12 @@ class Recipe:
 
 MAIN = {r.name: r for r in (
     Recipe("vae", "vae", why="Kingma & Welling 2014; the baseline every other model is compared with"),
-    Recipe("betavae", "betavae", {"beta": 4.0},
+    Recipe("betavae", "betavae", {"beta": 4.0}, steps=6000,
            why="Higgins et al. 2017 use beta = 4 on dSprites (normalised beta 0.0098 at 64x64, D = 10)"),
-    Recipe("capacity", "capacity", {"gamma": 3.0, "c_max": 25.0, "c_steps": 10_000},
+    Recipe("capacity", "capacity", {"gamma": 3.0, "c_max": 25.0, "c_steps": 5000}, steps=6000,
            why="Burgess et al. 2018: C from 0 to 25 nats; their gamma = 1000 over 100k steps stays on the "
-               "mean-image plateau in a short run (lesson 03 shows it), so gamma = 3 and C rises over 10k steps"),
-    Recipe("factorvae", "factorvae", {"gamma": 35.0, "disc_lr": 1e-3},
+               "mean-image plateau in a short run (lesson 03 shows it), so gamma = 3 and C rises over 5k steps"),
+    Recipe("factorvae", "factorvae", {"gamma": 35.0, "disc_lr": 1e-3}, steps=8000,
            why="Kim & Mnih 2018: gamma = 35 on dSprites, discriminator and VAE at the same learning rate "
                "(both 1e-4 there, both 1e-3 here; a discriminator 10x slower than the encoder is exploited "
                "and the codes collapse -- lesson 04)"),

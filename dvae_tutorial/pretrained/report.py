@@ -27,7 +27,7 @@ PUBLISHED_NOTE = (
     "numbers. Chen et al. 2018 (MIG), Kim & Mnih 2018 (FactorVAE score, reconstruction) and Locatello et al. "
     "2019 (every metric, 50 seeds per setting) report these methods on dSprites mostly as plots over "
     "hyper-parameters and seeds, with other protocols (Chen et al.'s MIG uses the full grid and the posterior, "
-    "lesson 06), longer training (Kim & Mnih: 300k steps; ours: 12k) and a spread over seeds as wide as the gaps "
+    "lesson 06), longer training (Kim & Mnih: 300k steps; ours: 6k-12k) and a spread over seeds as wide as the gaps "
     "between methods (Locatello et al.). This project prints no number it could not read in a source.")
 
 
@@ -38,7 +38,7 @@ def _fmt(value, digits: int = 2) -> str:
 def results_table(names=None, folder=None) -> str:
     """A markdown table: every shipped model's training, ELBO terms and scores, and the published numbers."""
     names = list(names or available(folder))
-    rows = ["| model | steps (images) | CPU time | recon (nats) | KL (nats) | MIG | FactorVAE score | "
+    rows = ["| model | steps (images) | wall time | recon (nats) | KL (nats) | MIG | FactorVAE score | "
             "BetaVAE score | SAP | DCI dis. | x, y, scale in 3 latents | published on dSprites |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
