@@ -20,6 +20,16 @@ def fast_mode() -> bool:
     return FAST
 
 
+def kernel_environment(fast: bool) -> dict:
+    """This process's environment for a notebook kernel, with ``DVAE_TUTORIAL_FAST`` set to 1 (fast) or removed."""
+    env = dict(os.environ)
+    if fast:
+        env["DVAE_TUTORIAL_FAST"] = "1"
+    else:
+        env.pop("DVAE_TUTORIAL_FAST", None)
+    return env
+
+
 def pick(fast, full):
     """``fast`` in fast mode, else ``full``: the one switch notebooks use for sizes and steps."""
     return fast if FAST else full

@@ -123,25 +123,17 @@ def grade_notebook(path, timeout: int = 600, fast: bool = True) -> list[dict]:
     """Run a submitted notebook and report every check it calls: ``[{cell, check, passed, message}]``.
 
     The notebook runs to the end even when a cell fails (``allow_errors``), so one unsolved exercise
-    does not hide the others.  ``fast`` sets ``DVAE_TUTORIAL_FAST=1`` for the kernel.
+    does not hide the others.  ``fast`` sets ``DVAE_TUTORIAL_FAST=1`` for the kernel, ``fast=False`` removes it.
     """
-    import os
-
     import nbformat
     from nbclient import NotebookClient
 
+    from . import config
+
     nb = nbformat.read(path, as_version=4)
-    previous = os.environ.get("DVAE_TUTORIAL_FAST")
-    if fast:
-        os.environ["DVAE_TUTORIAL_FAST"] = "1"
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(Path(path).parent)}}).execute()
-    finally:
-        if previous is None:
-            os.environ.pop("DVAE_TUTORIAL_FAST", None)
-        else:
-            os.environ["DVAE_TUTORIAL_FAST"] = previous
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(Path(path).parent)}})
+    client.execute(env=config.kernel_environment(fast))
     results = []
     for index, cell in enumerate(nb.cells):
         names = CHECK_CALL.findall(cell.source) if cell.cell_type == "code" else []

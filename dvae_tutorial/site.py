@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import os
 import re
 import shutil
 import sys
@@ -34,7 +33,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-FAST_FLAG = "DVAE_TUTORIAL_FAST"       # the variable config.py reads; only passed on to the kernel here
+from . import config
+
 LESSON_NAME = re.compile(r"^\d\d_[^/]+\.ipynb$")
 ASSETS = Path(__file__).with_name("site_assets")
 STATIC = "_static"                     # the site's folder for the copied assets
@@ -114,16 +114,6 @@ def lesson_title(nb) -> str:
 
 # --- running ------------------------------------------------------------------------------------------
 
-def kernel_environment(fast: bool) -> dict:
-    """This process's environment for the kernel, with ``DVAE_TUTORIAL_FAST`` set to 1 or removed."""
-    env = dict(os.environ)
-    if fast:
-        env[FAST_FLAG] = "1"
-    else:
-        env.pop(FAST_FLAG, None)
-    return env
-
-
 def _describe_cell(nb, index: int) -> str:
     cell = nb.cells[index]
     first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
@@ -152,7 +142,7 @@ def execute_notebook(nb, path: Path, fast: bool, timeout: int) -> str | None:
     # the kernel's own stderr (start-up warnings) goes to a file, not between the progress lines
     with tempfile.TemporaryFile() as kernel_log:
         try:
-            client.execute(env=kernel_environment(fast), stderr=kernel_log)
+            client.execute(env=config.kernel_environment(fast), stderr=kernel_log)
             return None
         except CellExecutionError as err:
             message = f"{where()}{err.ename}: {err.evalue}"
