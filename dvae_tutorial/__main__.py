@@ -218,14 +218,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     data_spec = {"name": args.dataset, "image_size": dataset.observation_shape[-1],
                  "file": None if args.data_file is None else str(args.data_file),
                  "holdout": args.holdout, "split_seed": args.seed, "size": len(dataset)}
-    from .pretrained.export import machine
     print(f"training {args.method} on {len(train_idx):,} of {len(dataset):,} {args.dataset} images "
           f"({len(heldout_idx):,} held out) -> {args.out}")
     result = train.run(args.method, dataset, steps=args.steps, hparams=hparams, latent_dim=args.latent_dim,
                        architecture=args.architecture, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
                        device=args.device, indices=train_idx, checkpoint_dir=args.out,
                        checkpoint_every=args.checkpoint_every, resume=args.resume, progress=not args.no_progress,
-                       extra_config={"data": data_spec, "recipe": args.recipe, "machine": machine()})
+                       extra_config={"data": data_spec, "recipe": args.recipe})
     print(result.objective.describe(result.model.latent_dim, int(np.prod(dataset.observation_shape))))
     last = ", ".join(f"{k} {v:.4g}" for k, v in result.last.items() if k != "step")
     state = "interrupted" if result.interrupted else "finished"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ from .losses import Objective, make_objective, tc_decomposition
 from .models import VAE
 
 __all__ = ["fit", "run", "TrainResult", "TrainState", "NonFiniteLossError", "TensorImages", "EpochSampler",
-           "split_indices",
+           "split_indices", "machine",
            "save_checkpoint", "load_checkpoint", "atomic_write", "build_from_checkpoint", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -214,6 +215,23 @@ def _json_ready(value):
     return value
 
 
+def machine() -> dict:
+    """Where a run trains (recorded in every run's config): CPU model, cores, torch threads, versions, GPU."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    out = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+           "platform": platform.platform(), "python": platform.python_version(), "torch": str(torch.__version__)}
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # the loop
 # --------------------------------------------------------------------------------------------------
@@ -294,7 +312,8 @@ def fit(model: torch.nn.Module, objective: Objective, dataset, *, steps: int, ba
     noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
     run_config = _json_ready(dict(
         method=objective.name, objective=objective.hparams, model=getattr(model, "config", {}), seed=seed,
-        batch_size=batch_size, lr=lr, steps=steps, dataset_size=dataset_size, **(extra_config or {})))
+        batch_size=batch_size, lr=lr, steps=steps, dataset_size=dataset_size, machine=machine(),
+        **(extra_config or {})))
 
     history: dict = {}
     evaluations: list = []
@@ -340,7 +359,8 @@ def fit(model: torch.nn.Module, objective: Objective, dataset, *, steps: int, ba
     hooks = tuple(hooks)
     interrupted = False
     # Subnormal floats (|x| < 1.2e-38) appear in the weights' gradients as training goes on and are ~100x slower
-    # on x86 CPUs: flushing them to zero made late training steps ~40% faster here.  Restored afterwards.
+    # on x86 CPUs: flushing them to zero made late training steps ~40% faster here.  Set back to torch's default
+    # (off) when the loop ends.
     flush_denormal = device.type == "cpu" and torch.set_flush_denormal(True)
     wall_start = time.perf_counter()
     bar = config.progress(total=steps, initial=start, desc=objective.name, **({} if progress else {"disable": True}))

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import platform
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..train import machine
 from . import FOLDER, read_weights, save_weights, sha256
 
 # How the shipped scores are computed (disentanglement_lib's estimators; sample sizes reduced where
@@ -32,23 +31,6 @@ SCORE_PROTOCOL = dict(
     elbo_images=10_000,    # reconstruction and KL in nats
 )
 HISTORY_POINTS = 100       # the shipped history: each scalar term averaged over this many blocks of steps
-
-
-def machine() -> dict:
-    """Where a model was trained: CPU model, cores, torch threads, GPU name if any."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    out = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-           "platform": platform.platform(), "python": platform.python_version(), "torch": str(torch.__version__)}
-    if torch.cuda.is_available():
-        out["gpu"] = torch.cuda.get_device_name(0)
-    return out
 
 
 def history_summary(history: dict, points: int = HISTORY_POINTS) -> dict:
