@@ -74,8 +74,11 @@ def protocol_note(names=None, folder=None) -> str:
             f"versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".")
 
 
-def traversal_figure(name: str, folder=None, n_steps: int = 9):
-    """Latent traversals of the shipped model ``name`` around a centred heart, rows sorted by KL."""
+def traversal_figure(name: str, folder=None, n_steps: int = 9, dataset=None):
+    """Latent traversals of the shipped model ``name`` around a centred heart, rows sorted by KL.
+
+    ``dataset``: the model's ``data.DSprites`` (default: loaded here; pass it when drawing several models).
+    """
     import numpy as np
 
     from .. import plots
@@ -83,7 +86,7 @@ def traversal_figure(name: str, folder=None, n_steps: int = 9):
 
     meta = info(name, folder)
     model = load(name, folder=folder)
-    ds = DSprites(image_size=meta["recipe"]["image_size"])
+    ds = dataset if dataset is not None else DSprites(image_size=meta["recipe"]["image_size"])
     x0 = ds.sample_observations_from_factors(np.array([[2, 3, 0, 16, 16]]))   # heart, scale 0.8, centred
     fig = plots.latent_traversal(model, x0, kl_per_dim=meta["history"]["kl_per_dim_final"], n_steps=n_steps)
     fig.suptitle(f"{TITLES.get(name, name)}: each row one latent from -2.5 to 2.5 (sorted by KL)", fontsize=9)
@@ -97,11 +100,16 @@ def write_figures(out_dir="docs/pretrained", names=None, folder=None) -> list[Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..data import DSprites
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths, datasets = [], {}           # one data set per image size, shared by the models
     for name in names or available(folder):
-        fig = traversal_figure(name, folder)
+        size = info(name, folder)["recipe"]["image_size"]
+        if size not in datasets:
+            datasets[size] = DSprites(image_size=size)
+        fig = traversal_figure(name, folder, dataset=datasets[size])
         path = out_dir / f"traversals_{name}.png"
         fig.savefig(path, dpi=72, bbox_inches="tight")
         plt.close(fig)
