@@ -106,6 +106,50 @@ def decomposition(model, dataset, n_batches: int = 8, batch_size: int = 512, see
     return out
 
 
+@torch.no_grad()
+def decomposition_reference(model, dataset, n_codes: int = 1000, n_reference: int = 50_000, seed: int = 0) -> dict:
+    """Index-code MI, TC and dimension-wise KL of ``model``, with q(z) estimated on a large reference set.
+
+    The minibatch estimates that training logs (``decomposition``, ``losses.tc_decomposition``) see B
+    images out of N; with the narrow posteriors of a trained encoder most of the aggregate density at
+    a code comes from images outside the batch, and the TC estimate is biased low by nats (lesson 05).
+    Here ``n_reference`` images are drawn uniformly without replacement, the first ``n_codes`` of them
+    give one sample z_i ~ q(z|x_i) each, and q(z_i) and every q(z_id) are estimated from all reference
+    images (``losses.estimate_log_qz_reference``); N = ``len(dataset)``.
+
+    Returns floats ``mi``, ``tc``, ``dw_kl``, ``kl`` (the Monte-Carlo E[log q(z|x) - log p(z)]; the three
+    terms add up to it) and the standard error over the codes of each, ``mi_se``, ...
+    Cost: ``n_codes * n_reference * latent_dim`` Gaussian log densities, plus encoding the reference.
+    """
+    from .losses import estimate_log_qz_reference, log_density_gaussian
+
+    n = len(dataset)
+    if not 2 <= n_reference <= n:
+        raise ValueError(f"n_reference must be between 2 and the data set size {n}, got {n_reference}")
+    if not 1 <= n_codes <= n_reference:
+        raise ValueError(f"n_codes must be between 1 and n_reference = {n_reference}, got {n_codes}")
+    rng = np.random.default_rng(seed)
+    reference = rng.choice(n, size=n_reference, replace=False)      # uniform, in random order
+    device = next(model.parameters()).device
+    mus, logvars = [], []
+    for start in range(0, n_reference, 2048):
+        mu, logvar = model.encode(dataset.images(reference[start:start + 2048], device))
+        mus.append(mu.double().cpu())
+        logvars.append(logvar.double().cpu())
+    mu, logvar = torch.cat(mus), torch.cat(logvars)                  # (K, D)
+    noise = torch.randn((n_codes, mu.shape[1]), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    z = mu[:n_codes] + torch.exp(0.5 * logvar[:n_codes]) * noise      # (n_codes, D)
+    log_qz, log_qz_marginals = estimate_log_qz_reference(z, mu, logvar, n)
+    log_qz_x = log_density_gaussian(z, mu[:n_codes], logvar[:n_codes]).sum(1)
+    log_prod = log_qz_marginals.sum(1)
+    log_pz = log_density_gaussian(z, 0.0, 0.0).sum(1)
+    per_code = {"mi": log_qz_x - log_qz, "tc": log_qz - log_prod, "dw_kl": log_prod - log_pz,
+                "kl": log_qz_x - log_pz}
+    out = {k: float(v.mean()) for k, v in per_code.items()}
+    out.update({f"{k}_se": float(v.std() / np.sqrt(n_codes)) if n_codes > 1 else 0.0 for k, v in per_code.items()})
+    return out
+
+
 class FactorsAsObservations:
     """A ground-truth "data set" whose observation of the factor classes v is v itself.
 

@@ -247,6 +247,39 @@ def estimate_log_qz(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dat
     return log_qz, log_qz_marginals
 
 
+def estimate_log_qz_reference(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
+                              chunk_elements: int = 2**24) -> tuple[torch.Tensor, torch.Tensor]:
+    """q(z) and its marginals at codes z_i ~ q(z|x_i), estimated from K reference images of the N.
+
+    ``mu``, ``logvar``: ``(K, D)``, the posteriors of K images drawn uniformly without replacement from
+    the N = ``dataset_size`` images; ``z``: ``(n, D)``, n <= K, row i drawn from the posterior of
+    reference image i.  Stratified as in Chen et al.'s MSS (2018, appendix C.2), with the whole reference
+    set in place of a batch: image i itself, and the K - 1 others as a uniform sample of the other N - 1,
+        q(z_i) ~= (1/N) q(z_i|x_i) + (N - 1) / ((K - 1) N) * sum_{k != i} q(z_i|x_k)
+    and the same for every q(z_id).  The estimate of q(z_i) is unbiased; its log is low only by about
+    half the estimate's relative variance, which shrinks as K grows, and at K = N it is exact.
+    Returns ``(log_qz (n,), log_qz_marginals (n, D))``.  Works in chunks of codes, each holding at most
+    ``chunk_elements`` pairwise log densities.
+    """
+    n, K = z.shape[0], mu.shape[0]
+    if not 2 <= K <= dataset_size or n > K:
+        raise ValueError(f"need 2 <= K <= N and n <= K: got n = {n} codes, K = {K} reference images, "
+                         f"N = {dataset_size}")
+    log_w_own = -math.log(dataset_size)
+    log_w_other = math.log(dataset_size - 1) - math.log(K - 1) - math.log(dataset_size)
+    log_qz, log_qz_marginals = [], []
+    rows = max(1, chunk_elements // (K * z.shape[1]))
+    for i in range(0, n, rows):
+        zc = z[i:i + rows]
+        pairs = log_density_gaussian(zc.unsqueeze(1), mu.unsqueeze(0), logvar.unsqueeze(0))    # (c, K, D)
+        own = torch.arange(len(zc))
+        log_own = pairs[own, i + own].clone()                                                 # (c, D)
+        pairs[own, i + own] = -math.inf                                                       # the others
+        log_qz.append(torch.logaddexp(log_own.sum(1) + log_w_own, torch.logsumexp(pairs.sum(2), 1) + log_w_other))
+        log_qz_marginals.append(torch.logaddexp(log_own + log_w_own, torch.logsumexp(pairs, 1) + log_w_other))
+    return torch.cat(log_qz), torch.cat(log_qz_marginals)
+
+
 def tc_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
                      estimator: str = "mss") -> dict[str, torch.Tensor]:
     """Split E_x KL(q(z|x) || p(z)) into index-code MI + total correlation + dimension-wise KL.

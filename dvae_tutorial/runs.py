@@ -17,6 +17,7 @@ import torch
 
 from . import __version__, config
 from .models import VAE
+from .recipes import FACTORVAE_DISC_LR
 
 RUN_FORMAT = 2   # bump when a history gains or renames terms (2: FactorVAE logs tc_disc)
 
@@ -153,7 +154,7 @@ COURSE_HPARAMS = {
     "VAE": ("vae", {}),
     "beta-VAE (4)": ("betavae", {"beta": 4}),
     "capacity": ("capacity", {"gamma": 3, "c_max": 20}),         # + c_steps, see course_runs
-    "FactorVAE (40)": ("factorvae", {"gamma": 40, "disc_lr": 1e-3}),
+    "FactorVAE (40)": ("factorvae", {"gamma": 40, "disc_lr": FACTORVAE_DISC_LR}),
     "beta-TCVAE (6)": ("btcvae", {"beta": 6}),
 }
 
@@ -162,8 +163,7 @@ def course_runs(steps: int, c_steps: int, **live_run_kwargs) -> dict:
     """The course's five canonical live runs ``{label: LiveRun}`` (cached; trained once for all lessons).
 
     ``c_steps``: the capacity run's C rises from 0 to 20 nats over these steps (lesson 03).
-    FactorVAE's discriminator learns at the model's rate, 1e-3, as in Kim & Mnih 2018 (both 1e-4 there):
-    a discriminator ten times slower than the encoder is exploited and the codes collapse (lesson 04).
+    FactorVAE's discriminator learns at the model's rate (``recipes.FACTORVAE_DISC_LR`` = 1e-3; lesson 04).
     """
     out = {}
     for label, (method, hparams) in COURSE_HPARAMS.items():

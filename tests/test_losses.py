@@ -203,6 +203,88 @@ def test_log_q_z_estimates_converge_as_the_batch_grows():
     assert mss_bias[-1] < 0.01 and mws_gap[-1] < 1e-9     # the whole data set in the batch
 
 
+def _reference_estimate(toy, k, n_codes, g, chunk_elements=2**24):
+    """Codes from the first n_codes of k reference posteriors drawn without replacement; (estimate, exact)."""
+    idx = torch.randperm(toy.n, generator=g)[:k]
+    mu, logvar = toy.mu[idx], toy.logvar[idx]
+    z = mu[:n_codes] + torch.exp(0.5 * logvar[:n_codes]) * torch.randn((n_codes, mu.shape[1]), generator=g,
+                                                                        dtype=torch.float64)
+    joint, marginals = losses.estimate_log_qz_reference(z, mu, logvar, toy.n, chunk_elements)
+    return (joint, marginals), (toy.exact_log_qz(z), toy.exact_log_qz(z, marginal=True))
+
+
+def test_reference_estimate_of_q_z_is_exact_with_the_whole_data_set_and_chunking_changes_nothing():
+    toy = ToyPosteriors(n=64, dim=3)
+    (joint, marginals), (exact, exact_marginals) = _reference_estimate(toy, 64, 20, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(joint, exact)
+    torch.testing.assert_close(marginals, exact_marginals)
+    (joint_small, marginals_small), _ = _reference_estimate(toy, 64, 20, torch.Generator().manual_seed(0),
+                                                            chunk_elements=100)       # one code per chunk
+    torch.testing.assert_close(joint_small, joint)
+    torch.testing.assert_close(marginals_small, marginals)
+
+
+def test_reference_estimate_of_q_z_is_unbiased_on_a_subset():
+    toy = ToyPosteriors(n=64, dim=2)
+    g = torch.Generator().manual_seed(1)
+    ratios, marginal_ratios = [], []
+    for _ in range(400):
+        (joint, marginals), (exact, exact_marginals) = _reference_estimate(toy, 8, 4, g)
+        ratios.append((joint - exact).exp() - 1)
+        marginal_ratios.append(((marginals - exact_marginals).exp() - 1).reshape(-1))
+    for r in (torch.cat(ratios), torch.cat(marginal_ratios)):
+        se = r.std() / math.sqrt(len(r))
+        assert abs(float(r.mean())) < 5 * float(se) + 5e-3, (float(r.mean()), float(se))
+
+
+def test_reference_estimate_rejects_impossible_sizes():
+    mu = torch.zeros(5, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="K = 5 reference images, N = 4"):
+        losses.estimate_log_qz_reference(mu[:2], mu, mu, 4)
+    with pytest.raises(ValueError, match="n = 6 codes, K = 5"):
+        losses.estimate_log_qz_reference(torch.zeros(6, 2, dtype=torch.float64), mu, mu, 10)
+
+
+class IndexedPosteriors(torch.nn.Module):
+    """A stand-in data set and encoder for ``evaluation``: image n is the number n, its posterior row n."""
+
+    def __init__(self, mu, logvar):
+        super().__init__()
+        self.mu, self.logvar = mu, logvar
+        self.unused = torch.nn.Parameter(torch.zeros(1))      # evaluation reads the device from a parameter
+
+    def __len__(self):
+        return len(self.mu)
+
+    def images(self, indices, device=None):
+        return torch.as_tensor(indices)
+
+    def encode(self, indices):
+        return self.mu[indices], self.logvar[indices]
+
+
+def test_reference_decomposition_recovers_a_known_total_correlation():
+    from dvae_tutorial import evaluation
+
+    n, rho, sigma = 3000, 0.7, 0.3
+    cov0 = torch.full((3, 3), rho, dtype=torch.float64) + (1 - rho) * torch.eye(3, dtype=torch.float64)
+    mu = torch.randn(n, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) @ \
+        torch.linalg.cholesky(cov0).T
+    toy = IndexedPosteriors(mu, torch.full_like(mu, 2 * math.log(sigma)))
+    cov = cov0 + sigma ** 2 * torch.eye(3, dtype=torch.float64)       # q(z) is close to N(0, cov)
+    corr = cov / torch.outer(cov.diag().sqrt(), cov.diag().sqrt())
+    analytic_tc = -0.5 * float(torch.logdet(corr))                     # 0.61 nats
+    d = evaluation.decomposition_reference(toy, toy, n_codes=n, n_reference=n, seed=0)   # exact q(z)
+    assert abs(d["tc"] - analytic_tc) < 4 * d["tc_se"] + 0.02, (d["tc"], d["tc_se"], analytic_tc)
+    assert d["mi"] + d["tc"] + d["dw_kl"] == pytest.approx(d["kl"], abs=1e-9)
+    sub = evaluation.decomposition_reference(toy, toy, n_codes=500, n_reference=1500, seed=1)
+    assert abs(sub["tc"] - analytic_tc) < 4 * sub["tc_se"] + 0.05, (sub["tc"], sub["tc_se"])
+    with pytest.raises(ValueError, match="n_reference must be between 2 and the data set size 3000"):
+        evaluation.decomposition_reference(toy, toy, n_reference=5000)
+    with pytest.raises(ValueError, match="n_codes must be between 1 and n_reference = 100"):
+        evaluation.decomposition_reference(toy, toy, n_codes=200, n_reference=100)
+
+
 # --- objectives --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def batch_and_output():

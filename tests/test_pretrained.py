@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dvae_tutorial import __main__ as cli
-from dvae_tutorial import pretrained, recipes
+from dvae_tutorial import pretrained, recipes, runs
 from dvae_tutorial.models import VAE
 from dvae_tutorial.pretrained import export as export_mod
 
@@ -89,6 +89,9 @@ def test_lesson_sweep_recipes_are_the_runs_the_lessons_train():
     r = recipes.get("btcvae-beta6-small32")
     assert r.live_run_kwargs() == dict(method="btcvae", steps=6000, hparams={"beta": 6}, seed=0, image_size=32,
                                        architecture="small", latent_dim=10, batch_size=128, lr=1e-3)
+    # lesson 04's gamma sweep and the course's FactorVAE share one discriminator rate
+    assert recipes.get("factorvae-gamma40-small32").hparams == runs.COURSE_HPARAMS["FactorVAE (40)"][1] == \
+        {"gamma": 40, "disc_lr": recipes.FACTORVAE_DISC_LR}
 
 
 def test_export_round_trip_on_a_tiny_run(tmp_path, monkeypatch, capsys):
