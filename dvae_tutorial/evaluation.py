@@ -121,7 +121,7 @@ def decomposition_reference(model, dataset, n_codes: int = 1000, n_reference: in
     terms add up to it) and the standard error over the codes of each, ``mi_se``, ...
     Cost: ``n_codes * n_reference * latent_dim`` Gaussian log densities, plus encoding the reference.
     """
-    from .losses import estimate_log_qz_reference, log_density_gaussian
+    from .losses import decomposition_terms, estimate_log_qz_reference
 
     n = len(dataset)
     if not 2 <= n_reference <= n:
@@ -140,11 +140,7 @@ def decomposition_reference(model, dataset, n_codes: int = 1000, n_reference: in
     noise = torch.randn((n_codes, mu.shape[1]), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     z = mu[:n_codes] + torch.exp(0.5 * logvar[:n_codes]) * noise      # (n_codes, D)
     log_qz, log_qz_marginals = estimate_log_qz_reference(z, mu, logvar, n)
-    log_qz_x = log_density_gaussian(z, mu[:n_codes], logvar[:n_codes]).sum(1)
-    log_prod = log_qz_marginals.sum(1)
-    log_pz = log_density_gaussian(z, 0.0, 0.0).sum(1)
-    per_code = {"mi": log_qz_x - log_qz, "tc": log_qz - log_prod, "dw_kl": log_prod - log_pz,
-                "kl": log_qz_x - log_pz}
+    per_code = decomposition_terms(z, mu[:n_codes], logvar[:n_codes], log_qz, log_qz_marginals)
     out = {k: float(v.mean()) for k, v in per_code.items()}
     out.update({f"{k}_se": float(v.std() / np.sqrt(n_codes)) if n_codes > 1 else 0.0 for k, v in per_code.items()})
     return out

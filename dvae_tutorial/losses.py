@@ -34,6 +34,7 @@ from .models import Discriminator, VAEOutput, permute_dims, sample_gaussian
 __all__ = [
     "LIKELIHOODS", "DEFAULT_SCALE", "reconstruction_loss", "kl_normal", "log_density_gaussian",
     "pairwise_log_density_gaussian", "log_importance_weights", "estimate_log_qz", "tc_decomposition",
+    "estimate_log_qz_reference", "decomposition_terms",
     "normalized_beta", "beta_from_normalized", "linear_capacity",
     "Objective", "VAELoss", "BetaVAELoss", "CapacityLoss", "FactorVAELoss", "BetaTCVAELoss",
     "OBJECTIVES", "make_objective",
@@ -297,14 +298,27 @@ def tc_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, da
     """
     _check_posterior(mu, logvar, z)
     _check_sizes(z.shape[0], dataset_size, estimator)
+    log_qz, log_qz_marginals = estimate_log_qz(z, mu, logvar, dataset_size, estimator)
+    terms = decomposition_terms(z, mu, logvar, log_qz, log_qz_marginals)
+    return {k: terms[k].mean() for k in ("mi", "tc", "dw_kl")}             # batch means
+
+
+def decomposition_terms(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, log_qz: torch.Tensor,
+                        log_qz_marginals: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The terms of Chen et al. 2018, eq. (2), per code, given estimates of log q(z_i) and log q(z_i,d).
+
+    ``z``, ``mu``, ``logvar``: ``(B, D)``, row i drawn from q(z|x_i); ``log_qz``: ``(B,)``;
+    ``log_qz_marginals``: ``(B, D)`` (``estimate_log_qz`` or ``estimate_log_qz_reference``).
+    Returns ``(B,)`` tensors ``mi``, ``tc``, ``dw_kl`` and ``kl`` = log q(z|x) - log p(z), their sum.
+    """
     log_qz_given_x = log_density_gaussian(z, mu, logvar).sum(dim=1)               # (B,)
     log_pz = log_density_gaussian(z, 0.0, 0.0).sum(dim=1)                         # (B,)
-    log_qz, log_qz_marginals = estimate_log_qz(z, mu, logvar, dataset_size, estimator)
     log_prod_qz = log_qz_marginals.sum(dim=1)                                     # (B,)
     return {
-        "mi": (log_qz_given_x - log_qz).mean(),      # index-code mutual information   (eq. (2), i)
-        "tc": (log_qz - log_prod_qz).mean(),         # total correlation               (eq. (2), ii)
-        "dw_kl": (log_prod_qz - log_pz).mean(),      # dimension-wise KL               (eq. (2), iii)
+        "mi": log_qz_given_x - log_qz,               # index-code mutual information   (eq. (2), i)
+        "tc": log_qz - log_prod_qz,                  # total correlation               (eq. (2), ii)
+        "dw_kl": log_prod_qz - log_pz,               # dimension-wise KL               (eq. (2), iii)
+        "kl": log_qz_given_x - log_pz,               # Monte-Carlo KL(q(z|x) || p(z)), the sum of the three
     }
 
 
