@@ -15,7 +15,8 @@ Two families:
   trains them all into the live-run cache before a class.
 
 CPU budget.  The papers train 300k (Kim & Mnih 2018) or more steps; the 2-core CPU these were made
-on trains the Burgess net at 400-700 images/s in a long run, so the shipped recipes train 6,000 to
+on trained the Burgess net at 400-700 images/s while two runs shared it (alone, with 2 threads,
+``train.fit`` runs at 860-1,090 images/s), so the shipped recipes train 6,000 to
 12,000 steps of 64 images (0.4M-0.8M images, about half to one pass over dSprites) with Adam at lr 1e-3
 (Chen et al. 2018's rate; Burgess et al. use 5e-4) -- the rate that leaves the mean-image plateau soonest
 in a short run.  The VAE and beta-TCVAE got 12,000 steps, FactorVAE 8,000 (each step costs 1.7 of
