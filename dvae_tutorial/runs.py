@@ -10,16 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import __version__, config
+from . import __version__, config, files
 from .models import VAE
 from .recipes import FACTORVAE_DISC_LR
 
-RUN_FORMAT = 2   # bump when a history gains or renames terms (2: FactorVAE logs tc_disc)
+RUN_FORMAT = 3   # bump when a history gains or renames terms or the file changes (3: files.LIVE_RUN_FORMAT)
 
 
 @dataclass
@@ -73,7 +72,7 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
         image_size, architecture, latent_dim: the data and net (default: the small net on 32x32).
         dataset: a ``data.DSprites`` to train on (default: the full grid at ``image_size``).
     """
-    from .train import atomic_write, run
+    from .train import run
 
     settings = dict(method=method, hparams=hparams or {}, steps=steps, seed=seed, image_size=image_size,
                     architecture=architecture, latent_dim=latent_dim, batch_size=batch_size, lr=lr,
@@ -81,15 +80,12 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
     path = config.cache_dir() / "runs" / f"{method}-{run_key(settings)}.pt"
     if cache and path.exists():
         try:
-            saved = torch.load(path, map_location="cpu", weights_only=False)
-            model = VAE(**saved["model_config"])
-            model.load_state_dict(saved["model"])
-            model.eval()
-            return LiveRun(model, saved["history"], saved["settings"], saved["wall_time"], True)
-        except Exception as err:  # a damaged cache entry is retrained, never trusted
+            model, history, saved_settings, wall_time = files.load_live_run(path)
+            return LiveRun(model, history, saved_settings, wall_time, True)
+        except files.WeightFileError as err:  # a damaged cache entry is retrained, never trusted
             import warnings
 
-            warnings.warn(f"ignoring the cached run {path} ({err}); training it again", stacklevel=2)
+            warnings.warn(f"ignoring the cached run ({err}); training it again", stacklevel=2)
     dataset = dataset if dataset is not None else _dataset(image_size)
     result = run(method, dataset, steps=steps, hparams=hparams, latent_dim=latent_dim, architecture=architecture,
                  seed=seed, batch_size=batch_size, lr=lr, progress=progress, device=device)
@@ -97,19 +93,8 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
     model.eval()
     history = {k: np.asarray(v) for k, v in result.history.items()}
     if cache and not result.interrupted:
-        saved = {"model": model.state_dict(), "model_config": model.config, "history": history,
-                 "settings": settings, "wall_time": result.wall_time}
-        atomic_write(path, lambda tmp: torch.save(saved, tmp))
+        files.save_live_run(path, model, history, settings, result.wall_time)
     return LiveRun(model, history, settings, result.wall_time, False)
-
-
-def clear_cache() -> int:
-    """Delete every cached live run; returns how many files were removed."""
-    folder = config.cache_dir() / "runs"
-    files = list(Path(folder).glob("*.pt")) if folder.exists() else []
-    for f in files:
-        f.unlink()
-    return len(files)
 
 
 def sweep(method: str, name: str, values, *, steps: int, seed: int = 0, fixed: dict | None = None,

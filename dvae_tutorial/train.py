@@ -23,10 +23,7 @@ naming the term and the step, before the bad step changes the weights.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +33,8 @@ import numpy as np
 import torch
 
 from . import config
+from .files import (CHECKPOINT_FORMAT, CHECKPOINT_NAME, atomic_write, load_checkpoint, machine, model_from_checkpoint,
+                    save_checkpoint)
 from .losses import Objective, make_objective, tc_decomposition
 from .models import VAE
 
@@ -43,9 +42,6 @@ __all__ = ["fit", "run", "TrainResult", "TrainState", "NonFiniteLossError", "Ten
            "split_indices", "machine",
            "save_checkpoint", "load_checkpoint", "atomic_write", "build_from_checkpoint", "CHECKPOINT_NAME"]
 
-CHECKPOINT_NAME = "checkpoint.pt"
-CONFIG_NAME = "config.json"
-CHECKPOINT_FORMAT = "dvae_tutorial.checkpoint/1"
 DECOMPOSITION_TERMS = ("mi", "tc", "dw_kl")
 POSTFIX_EVERY = 10   # steps between progress-bar postfix updates
 
@@ -156,47 +152,10 @@ def split_indices(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.nda
 # --------------------------------------------------------------------------------------------------
 # checkpoints
 # --------------------------------------------------------------------------------------------------
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path`` (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def save_checkpoint(directory, checkpoint: dict) -> Path:
-    """Write ``checkpoint.pt`` (torch) and ``config.json`` (for people) atomically into ``directory``."""
-    directory = Path(directory)
-    path = directory / CHECKPOINT_NAME
-    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
-    summary = dict(checkpoint["config"], steps_done=checkpoint["step"], wall_time=checkpoint["wall_time"])
-    atomic_write(directory / CONFIG_NAME, lambda tmp: tmp.write_text(json.dumps(summary, indent=2, default=str)))
-    return path
-
-
-def load_checkpoint(path, device="cpu") -> dict:
-    """Read a checkpoint (a run folder or its ``checkpoint.pt``); tensors are put on ``device``."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train one with `python -m dvae_tutorial train ... --out DIR`")
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
-    if checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a dvae_tutorial checkpoint (format {checkpoint.get('format')!r})")
-    return checkpoint
-
-
 def build_from_checkpoint(checkpoint: dict, device="cpu") -> tuple[VAE, Objective]:
     """The trained model (eval mode) and its objective (with e.g. FactorVAE's discriminator) from a checkpoint."""
     cfg = checkpoint["config"]
-    model = VAE(**cfg["model"]).to(device)
-    model.load_state_dict(checkpoint["model"])
-    model.eval()
+    model = model_from_checkpoint(checkpoint, device)
     objective = make_objective(cfg["method"], **_hparams_from_config(cfg["objective"]))
     objective.prepare(model, cfg["dataset_size"], device, cfg["seed"])
     objective.load_state_dict(checkpoint["objective"])
@@ -213,23 +172,6 @@ def _json_ready(value):
     if isinstance(value, (list, tuple)):
         return [_json_ready(v) for v in value]
     return value
-
-
-def machine() -> dict:
-    """Where a run trains (recorded in every run's config): CPU model, cores, torch threads, versions, GPU."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    out = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-           "platform": platform.platform(), "python": platform.python_version(), "torch": str(torch.__version__)}
-    if torch.cuda.is_available():
-        out["gpu"] = torch.cuda.get_device_name(0)
-    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,12 +11,12 @@ and bit-packed on the fly: the full image array (2.8 GiB as uint8) never sits in
 """
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_write_h5
 from .render import pack_numpy, unpack_numpy
 
 CHUNK = 8192  # images per read/write slab (32 MiB of uint8 at 64x64)
@@ -29,25 +29,6 @@ class DataFileError(RuntimeError):
     def __init__(self, path, problem: str, fix: str):
         self.path = Path(path)
         super().__init__(f"{path}: {problem}. {fix}")
-
-
-def atomic_write_h5(path: Path, write) -> None:
-    """Call ``write(h5file)`` on a temporary file next to ``path``, then rename it into place.
-
-    A reader therefore sees either no file or a complete one, never a half-written one.
-    """
-    import h5py
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_dsprites_h5(path, packed: np.ndarray, classes: np.ndarray, values: np.ndarray, attrs: dict) -> None:

@@ -12,14 +12,13 @@ a summary of its training history, its scores and the sha256 of ``NAME.pt``, che
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
-import torch
+from .. import files
+from ..files import WEIGHTS_FORMAT, sha256  # noqa: F401 -- part of this module's API
 
 FOLDER = Path(__file__).resolve().parent
-WEIGHTS_FORMAT = "dvae_tutorial.pretrained/1"
 
 
 class PretrainedError(RuntimeError):
@@ -62,14 +61,6 @@ def info(name: str, folder=None) -> dict:
         raise PretrainedError(f"{path} cannot be read ({err}); {_rebuild_hint(name)}") from None
 
 
-def sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(name: str, folder=None) -> None:
     """Raise ``PretrainedError`` unless ``NAME.pt`` exists and matches the sha256 recorded in ``NAME.json``."""
     meta = info(name, folder)
@@ -97,29 +88,13 @@ def load(name: str, device="cpu", check: bool = True, folder=None):
 
 def read_weights(path, name: str | None = None):
     """A ``models.VAE`` (float32, eval mode) from a file written by ``save_weights`` (no sha256 check)."""
-    from ..models import VAE
-
     path = Path(path)
-    name = name or path.stem
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:   # noqa: BLE001 -- any unreadable file gets the same advice
-        raise PretrainedError(f"{path} cannot be read by torch ({err}); {_rebuild_hint(name)}") from None
-    if not isinstance(saved, dict) or saved.get("format") != WEIGHTS_FORMAT:
-        raise PretrainedError(f"{path} is not a dvae_tutorial pretrained file; {_rebuild_hint(name)}")
-    model = VAE(**saved["model_config"])
-    model.load_state_dict({k: v.float() for k, v in saved["state_dict"].items()})
-    return model.eval()
+        return files.load_weights(path)
+    except files.WeightFileError as err:
+        raise PretrainedError(f"{err}; {_rebuild_hint(name or path.stem)}") from None
 
 
 def save_weights(model, name: str, folder=None) -> Path:
     """Write ``model``'s weights as float16 to ``folder/NAME.pt`` (atomically); returns the path."""
-    from ..train import atomic_write
-
-    folder = _folder(folder)
-    state = {k: v.detach().cpu().to(torch.float16) if v.is_floating_point() else v.detach().cpu()
-             for k, v in model.state_dict().items()}
-    saved = {"format": WEIGHTS_FORMAT, "name": name, "model_config": dict(model.config), "state_dict": state}
-    path = folder / f"{name}.pt"
-    atomic_write(path, lambda tmp: torch.save(saved, tmp))
-    return path
+    return files.save_weights(model, _folder(folder) / f"{name}.pt", name)

@@ -9,14 +9,13 @@ back through ``pretrained.load``), so ``tests/test_pretrained.py`` can recompute
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..train import machine
-from . import FOLDER, read_weights, save_weights, sha256
+from ..files import atomic_write_json, load_checkpoint, machine, model_from_checkpoint, sha256
+from . import FOLDER, read_weights, save_weights
 
 # How the shipped scores are computed (disentanglement_lib's estimators; sample sizes reduced where
 # the reference sizes would take several CPU minutes per model -- the table says so).
@@ -117,7 +116,6 @@ def export(name: str, run_dir, folder=None, score: bool = True) -> dict:
     from .. import __version__, metrics
     from ..data import DSprites
     from ..recipes import get
-    from ..train import atomic_write, build_from_checkpoint, load_checkpoint
 
     recipe = get(name)
     folder = FOLDER if folder is None else Path(folder)
@@ -129,7 +127,7 @@ def export(name: str, run_dir, folder=None, score: bool = True) -> dict:
     if cfg["method"] != recipe.method or cfg["batch_size"] != recipe.batch_size or cfg["lr"] != recipe.lr:
         raise ValueError(f"{run_dir} was not trained with the recipe {name!r} (method {cfg['method']}, "
                          f"batch {cfg['batch_size']}, lr {cfg['lr']})")
-    model, _ = build_from_checkpoint(checkpoint)
+    model = model_from_checkpoint(checkpoint)
     path = save_weights(model, name, folder)
     shipped = read_weights(path, name)   # score exactly what is shipped: the float16 weights
     meta = {
@@ -151,6 +149,6 @@ def export(name: str, run_dir, folder=None, score: bool = True) -> dict:
                                                                 SCORE_PROTOCOL["seed"]).items()}
         meta["factors"] = factor_latent_summary(shipped, dataset)
         meta["factors"]["separates_pos_x_pos_y_scale"] = separates(meta["factors"])
-    atomic_write(folder / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1) + "\n"))
+    atomic_write_json(folder / f"{name}.json", meta, indent=1)
     return meta
 
