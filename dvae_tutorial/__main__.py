@@ -7,18 +7,30 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import inspect
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from . import config, losses, train
+from . import config, files, losses, train
+
+PROG = "dvae-tutorial"
+
+
+class UsageError(Exception):
+    """A user's mistake on the command line: reported as one line and exit status 2, no traceback."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``dvae-tutorial <cmd>: error: ...`` and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 DATASETS = ("dsprites", "dsprites-small")
+METRIC_CHOICES = ("mig", "sap", "dci", "beta_vae", "factor_vae")
 # every hyper-parameter flag -> the objective argument it sets (each method takes some of them)
 HPARAM_FLAGS = {"beta": "beta", "alpha": "alpha", "gamma": "gamma", "c_min": "c_min", "c_max": "c_max",
                 "c_steps": "c_steps", "estimator": "estimator", "distribution": "distribution", "scale": "scale",
@@ -56,8 +68,8 @@ def _methods_epilog() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dvae_tutorial",
+    parser = ArgumentParser(
+        prog=PROG,
         description="Train and evaluate disentangling VAEs (VAE, beta-VAE, capacity-annealed beta-VAE, "
                     "FactorVAE, beta-TCVAE) on dSprites.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,pretrained,html,student,grade}")
@@ -76,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = tr.add_argument_group("what to train")
     g.add_argument("--method", choices=list(losses.OBJECTIVES), default=None, help=f"the objective: {methods}")
     g.add_argument("--out", required=True, type=Path, help="run folder: checkpoint.pt and config.json go here")
-    g.add_argument("--steps", type=int, default=None, help="total optimiser steps [100 in fast mode, else 20000]")
+    g.add_argument("--steps", type=int, default=None, help="total optimiser steps [20000; 100 with --fast]")
     h = tr.add_argument_group("hyper-parameters (each method takes some; see below)")
     h.add_argument("--beta", type=float, default=None, help="beta-VAE: weight of the KL; beta-TCVAE: weight of the TC")
     h.add_argument("--alpha", type=float, default=None, help="beta-TCVAE: weight of the index-code mutual information")
@@ -96,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = tr.add_argument_group("model and data")
     m.add_argument("--dataset", choices=DATASETS, default=None,
                    help="dsprites: the full official grid (737,280 images); dsprites-small: a 46,080-image "
-                        "sub-grid [dsprites-small in fast mode, else dsprites]")
+                        "sub-grid [dsprites; dsprites-small with --fast]")
     m.add_argument("--data-file", type=Path, default=None, help="read the official dSprites .npz / .hdf5 instead")
     m.add_argument("--image-size", type=int, choices=(32, 64), default=None, help="[64]")
     m.add_argument("--latent-dim", type=int, default=None, help="[10]")
@@ -112,21 +124,29 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints [1000]")
     o.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    o.add_argument("--fast", action="store_true",
+                   help="a quick check: 100 steps on the dsprites-small sub-grid unless --steps / --dataset say otherwise")
     add_recipe_arguments(tr)
 
-    ev = sub.add_parser("evaluate", help="evaluate a trained run on held-out images",
-                        description="Load DIR/checkpoint.pt and report, on images held out from training (or a "
-                                    "sample of all images when none were held out): the reconstruction NLL, the "
-                                    "KL (total and per dimension), its MI / TC / dim-wise KL decomposition, the "
-                                    "objective's own terms, and disentanglement metrics when dvae_tutorial.metrics "
-                                    "is available. Writes DIR/evaluation.json.")
+    ev = sub.add_parser("evaluate", help="evaluate a trained run",
+                        description="Load DIR/checkpoint.pt and report: on images held out from training (or a "
+                                    "sample of all images when none were held out) the objective's own terms and "
+                                    "the KL's MI / TC / dim-wise KL decomposition; on images drawn uniformly the "
+                                    "reconstruction NLL and KL, and the disentanglement scores -- computed by "
+                                    "dvae_tutorial.evaluation exactly as for the shipped models (`--metric-images "
+                                    "10000`, the default, is their protocol). Writes DIR/evaluation.json.")
     ev.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder written by `train --out DIR`")
-    ev.add_argument("--images", type=int, default=None, help="images to evaluate on [512 fast / 4096]")
+    ev.add_argument("--images", type=int, default=None, help="held-out images for the terms [4096; 512 with --fast]")
     ev.add_argument("--batch-size", type=int, default=256, help="[256]; the TC estimate improves with it")
     ev.add_argument("--metrics", default="mig,sap",
-                    help="comma-separated from mig, sap, dci, beta_vae, factor_vae, or 'none' [mig,sap]")
-    ev.add_argument("--metric-images", type=int, default=None, help="codes per metric [1000 fast / 10000]")
+                    help="comma-separated from " + ", ".join(METRIC_CHOICES) + ", or 'none' [mig,sap]")
+    ev.add_argument("--metric-images", type=int, default=None,
+                    help="N: the shipped models' protocol scaled to N codes (MIG/SAP N train + N/2 test codes, "
+                         "DCI N/5 + N/10, BetaVAE/FactorVAE N/5 + N/10 points, ELBO N images) [10000; 1000 with "
+                         "--fast]")
     ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--device", default=None, help="cpu, cuda, ... [CUDA if available]")
+    ev.add_argument("--fast", action="store_true", help="a quick check: fewer images (see the defaults)")
 
     pt = sub.add_parser("pretrained", help="build, export and report the shipped models",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -166,13 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("folder", type=Path, help="the collected submissions")
     gr.add_argument("--full", action="store_true", help="run the lessons in full mode (default: fast mode)")
     gr.add_argument("--timeout", type=int, default=600, help="seconds per cell [600]")
-    ev.add_argument("--device", default=None)
     return parser
 
 
-DEFAULTS = dict(steps=lambda: config.pick(100, 20000), dataset=lambda: config.pick("dsprites-small", "dsprites"),
-                image_size=lambda: 64, latent_dim=lambda: 10, architecture=lambda: "burgess", holdout=lambda: 0.1,
-                batch_size=lambda: 64, lr=lambda: 1e-3, seed=lambda: 0, checkpoint_every=lambda: 1000)
+# option -> (default, default with --fast); fast mode is the explicit --fast flag, never the environment
+DEFAULTS = dict(steps=(20000, 100), dataset=("dsprites", "dsprites-small"), image_size=(64, 64), latent_dim=(10, 10),
+                architecture=("burgess", "burgess"), holdout=(0.1, 0.1), batch_size=(64, 64), lr=(1e-3, 1e-3),
+                seed=(0, 0), checkpoint_every=(1000, 1000))
+EVALUATE_DEFAULTS = dict(images=(4096, 512), metric_images=(10_000, 1000))
+
+
+def fill_defaults(args: argparse.Namespace, defaults: dict) -> None:
+    """Set every option left unset to its default, the ``--fast`` one when ``args.fast``."""
+    for dest, (full, fast) in defaults.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, fast if args.fast else full)
 
 
 def resolve_train_args(args: argparse.Namespace) -> tuple[argparse.Namespace, dict]:
@@ -181,10 +209,8 @@ def resolve_train_args(args: argparse.Namespace) -> tuple[argparse.Namespace, di
         if getattr(args, dest, None) is None:
             setattr(args, dest, value)
     if args.method is None:
-        raise SystemExit("train: choose a method with --method (" + ", ".join(losses.OBJECTIVES) + ")")
-    for dest, default in DEFAULTS.items():
-        if getattr(args, dest) is None:
-            setattr(args, dest, default())
+        raise UsageError("choose a method with --method (" + ", ".join(losses.OBJECTIVES) + ")")
+    fill_defaults(args, DEFAULTS)
     accepted = _method_defaults(args.method)
     hparams = {}
     for flag, name in HPARAM_FLAGS.items():
@@ -193,27 +219,27 @@ def resolve_train_args(args: argparse.Namespace) -> tuple[argparse.Namespace, di
             continue
         if name not in accepted:
             takes = [f"--{k.replace('_', '-')}" for k in accepted if k in HPARAM_FLAGS.values()]
-            raise SystemExit(f"train: --{flag.replace('_', '-')} does not apply to --method {args.method}; "
+            raise UsageError(f"--{flag.replace('_', '-')} does not apply to --method {args.method}; "
                              f"it takes {', '.join(takes)}")
         hparams[name] = value
+    losses.make_objective(args.method, **hparams)   # a bad value (e.g. --beta -1) fails here, before any work
     return args, hparams
 
 
-def load_dataset(name: str, image_size: int, data_file=None):
+def load_dataset(name: str, image_size: int, data_file=None, progress: bool = True):
     from . import data   # imported here: the data module renders or reads images on first use
     if data_file is not None:
-        return data.DSprites.from_file(data_file)
+        return data.DSprites.from_file(data_file, progress=progress)
     if name == "dsprites-small":
-        return data.DSprites.small(image_size=image_size)
-    return data.DSprites(image_size=image_size)
+        return data.DSprites.small(image_size=image_size, progress=progress)
+    return data.DSprites(image_size=image_size, progress=progress)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     args, hparams = resolve_train_args(args)
-    if (args.out / train.CHECKPOINT_NAME).exists() and not args.resume:
-        raise SystemExit(f"train: {args.out} already holds a checkpoint; add --resume to continue it, "
-                         f"or choose another --out")
-    dataset = load_dataset(args.dataset, args.image_size, args.data_file)
+    if (args.out / files.CHECKPOINT_NAME).exists() and not args.resume:
+        raise UsageError(f"{args.out} already holds a checkpoint; add --resume to continue it, or choose another --out")
+    dataset = load_dataset(args.dataset, args.image_size, args.data_file, progress=not args.no_progress)
     train_idx, heldout_idx = train.split_indices(len(dataset), args.holdout, args.seed)
     data_spec = {"name": args.dataset, "image_size": dataset.observation_shape[-1],
                  "file": None if args.data_file is None else str(args.data_file),
@@ -229,7 +255,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     last = ", ".join(f"{k} {v:.4g}" for k, v in result.last.items() if k != "step")
     state = "interrupted" if result.interrupted else "finished"
     print(f"{state} after {result.steps_done} steps ({result.wall_time:.0f} s): {last}")
-    print(f"checkpoint: {args.out / train.CHECKPOINT_NAME}"
+    print(f"checkpoint: {args.out / files.CHECKPOINT_NAME}"
           + ("  (continue with the same command and --resume)" if result.interrupted else ""))
     return 130 if result.interrupted else 0
 
@@ -243,96 +269,48 @@ def _sample_eval_indices(cfg: dict, n_images: int, seed: int) -> tuple[np.ndarra
     return chosen, what
 
 
-@torch.no_grad()
-def evaluate_terms(model, objective, dataset, indices, batch_size: int, dataset_size: int, device, seed: int,
-                   step: int) -> dict:
-    """Batch-size-weighted means of the objective's terms and the MI / TC / dim-wise KL decomposition."""
-    generator = torch.Generator(device=device).manual_seed(seed)
-    sums, total = {}, 0
-    for start in range(0, len(indices), batch_size):
-        idx = indices[start:start + batch_size]
-        if len(idx) < 2:
-            break
-        x = dataset.images(idx, device)
-        output = model(x, sample=True, generator=generator)
-        terms = objective(output, x, step)
-        terms.update(losses.tc_decomposition(output.z, output.mu, output.logvar, dataset_size))
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0) + v.double().cpu().numpy() * len(idx)
-        total += len(idx)
-    return {k: v / total for k, v in sums.items()}
-
-
-def _metrics_module():
-    try:
-        return importlib.import_module(f"{__package__}.metrics")
-    except ImportError:
-        return None
-
-
-def evaluate_metrics(names, model, dataset, n_codes: int, seed: int, device) -> dict:
-    """Disentanglement scores from ``dvae_tutorial.metrics`` (DESIGN.md's API); skipped when it is missing."""
-    metrics = _metrics_module()
-    if metrics is None:
-        print("metrics: dvae_tutorial.metrics is not available; skipped")
-        return {}
-
-    def encode(observations) -> np.ndarray:
-        codes = [model.encode(observations[i:i + 256].to(device))[0].cpu() for i in range(0, len(observations), 256)]
-        return torch.cat(codes).numpy()
-
-    rng = np.random.default_rng(seed)
-    scores = {}
-    with torch.no_grad():
-        for name in names:
-            fn = {"beta_vae": "beta_vae_score", "factor_vae": "factor_vae_score"}.get(name, name)
-            if not hasattr(metrics, fn):
-                print(f"metrics: {fn} is not in dvae_tutorial.metrics; skipped")
-                continue
-            if name == "mig":
-                factors, obs = dataset.sample(n_codes, rng)
-                scores["mig"] = float(metrics.mig(encode(obs), factors))
-            elif name in ("sap", "dci"):
-                f_train, o_train = dataset.sample(n_codes, rng)
-                f_test, o_test = dataset.sample(max(n_codes // 2, 1), rng)
-                value = getattr(metrics, fn)(encode(o_train), f_train, encode(o_test), f_test)
-                scores.update({f"dci_{k}": float(v) for k, v in value.items()} if isinstance(value, dict)
-                              else {name: float(value)})
-            else:
-                value = getattr(metrics, fn)(dataset, encode, n_train=n_codes, n_eval=max(n_codes // 2, 1), seed=seed)
-                scores.update({f"{name}_{k}": float(v) for k, v in value.items()} if isinstance(value, dict)
-                              else {name: float(value)})
-    return scores
+def _metric_names(text: str) -> list[str]:
+    names = [] if text == "none" else [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METRIC_CHOICES]
+    if unknown:
+        raise UsageError(f"unknown metric {', '.join(unknown)} in --metrics; choose from "
+                         f"{', '.join(METRIC_CHOICES)}, or 'none'")
+    return names
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import evaluation
+
+    fill_defaults(args, EVALUATE_DEFAULTS)
+    names = _metric_names(args.metrics)
     device = config.choose_device(args.device)
-    checkpoint = train.load_checkpoint(args.run_dir, device="cpu")
+    checkpoint = files.load_checkpoint(args.run_dir, device="cpu")
     cfg = checkpoint["config"]
     model, objective = train.build_from_checkpoint(checkpoint, device)
     spec = cfg["data"]
     dataset = load_dataset(spec["name"], spec["image_size"], spec["file"])
-    n_images = args.images or config.pick(512, 4096)
-    indices, what = _sample_eval_indices(cfg, n_images, args.seed)
+    indices, what = _sample_eval_indices(cfg, args.images, args.seed)
     batch = min(args.batch_size, len(indices))
     print(f"{cfg['method']} after {checkpoint['step']} steps; {len(indices)} {what} images, batches of {batch}")
-    terms = evaluate_terms(model, objective, dataset, indices, batch, cfg["dataset_size"], device, args.seed,
-                           checkpoint["step"])
+    terms = evaluation.objective_terms(model, objective, dataset, indices, batch, cfg["dataset_size"], args.seed,
+                                       checkpoint["step"])
     kl_per_dim = terms.pop("kl_per_dim")
     for k, v in terms.items():
         print(f"  {k:<14} {float(v):10.4f}")
     print("  kl per dim     " + " ".join(f"{v:.2f}" for v in kl_per_dim))
+    protocol = evaluation.scaled_protocol(args.metric_images, seed=args.seed)
+    elbo = evaluation.elbo_terms(model, dataset, protocol["elbo_images"], protocol["seed"])
+    print(f"  on {protocol['elbo_images']} images drawn uniformly: recon {elbo['recon']:.4f}  kl {elbo['kl']:.4f}")
     report = {"method": cfg["method"], "steps": checkpoint["step"], "images": len(indices), "which": what,
-              "terms": {k: float(v) for k, v in terms.items()}, "kl_per_dim": [float(v) for v in kl_per_dim]}
-    names = [] if args.metrics == "none" else [m.strip() for m in args.metrics.split(",") if m.strip()]
+              "terms": {k: float(v) for k, v in terms.items()}, "kl_per_dim": [float(v) for v in kl_per_dim],
+              "score_protocol": protocol, "elbo": {k: round(v, 4) for k, v in elbo.items()}}
     if names:
-        scores = evaluate_metrics(names, model, dataset, args.metric_images or config.pick(1000, 10000),
-                                  args.seed, device)
+        scores = evaluation.protocol_scores(model, dataset, which=names, protocol=protocol)
         for k, v in scores.items():
             print(f"  {k:<30} {v:10.4f}")
         report["metrics"] = scores
     out = args.run_dir / "evaluation.json"
-    train.atomic_write(out, lambda tmp: tmp.write_text(json.dumps(report, indent=2)))
+    files.atomic_write_json(out, report)
     print(f"written: {out}")
     return 0
 
@@ -406,10 +384,23 @@ def cmd_grade(args) -> int:
     return 0
 
 
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "pretrained": cmd_pretrained, "html": _cmd_html,
+            "student": cmd_student, "grade": cmd_grade}
+
+
 def main(argv=None) -> int:
+    """Run one command; a user's mistake is one line on stderr, ``dvae-tutorial <cmd>: error: ...``, exit status 2."""
+    from .data.files import DataFileError
+    from .pretrained import PretrainedError
+
     args = build_parser().parse_args(argv)
-    return {"train": cmd_train, "evaluate": cmd_evaluate, "pretrained": cmd_pretrained, "html": _cmd_html, "student": cmd_student,
-            "grade": cmd_grade}[args.command](args)
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, ValueError, KeyError, FileNotFoundError, files.WeightFileError, DataFileError,
+            PretrainedError) as err:
+        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        print(f"{PROG} {args.command}: error: {' '.join(message.split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

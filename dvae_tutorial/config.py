@@ -1,23 +1,29 @@
 """Run-time settings read from the environment, each in exactly one place.
 
-``DVAE_TUTORIAL_FAST``    "1" makes notebooks and examples do less work (CI's fast mode).
+``DVAE_TUTORIAL_FAST``    "1" makes the lessons do less work (CI's fast mode).  Read only at the
+                          edges: by the lessons (``config.pick`` / ``config.FAST``, read anew on
+                          every use, so a kernel follows its environment) -- never by a library
+                          function; the command line has its own ``--fast`` flag.
 ``DVAE_TUTORIAL_DEVICE``  "cpu", "cuda", "cuda:1", ... overrides the automatic device choice.
 ``DVAE_TUTORIAL_CACHE``   folder for rendered data sets (default ``~/.cache/dvae_tutorial``).
 """
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
-
-import numpy as np
-
-FAST: bool = os.environ.get("DVAE_TUTORIAL_FAST", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def fast_mode() -> bool:
-    """True when ``DVAE_TUTORIAL_FAST`` asks for short runs (CI, quick checks)."""
-    return FAST
+    """True when ``DVAE_TUTORIAL_FAST`` asks for short runs (CI, quick checks); read on every call."""
+    return os.environ.get("DVAE_TUTORIAL_FAST", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def __getattr__(name: str):
+    """``config.FAST``: ``fast_mode()`` at the moment it is read (a module attribute frozen at import would
+    miss a kernel's later change of the environment)."""
+    if name == "FAST":
+        return fast_mode()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def kernel_environment(fast: bool) -> dict:
@@ -32,7 +38,7 @@ def kernel_environment(fast: bool) -> dict:
 
 def pick(fast, full):
     """``fast`` in fast mode, else ``full``: the one switch notebooks use for sizes and steps."""
-    return fast if FAST else full
+    return fast if fast_mode() else full
 
 
 def cache_dir() -> Path:
@@ -58,22 +64,8 @@ def choose_device(device=None):
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def seed_everything(seed: int) -> np.random.Generator:
-    """Seed Python, numpy's legacy global state and torch (CPU and CUDA); return a fresh Generator."""
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    return np.random.default_rng(seed)
-
-
 def progress(iterable=None, *, total=None, desc=None, leave=True, **kwargs):
-    """A tqdm.auto progress bar (a widget in Jupyter, text in a terminal).
-
-    Silenced in fast mode, where the bars would only clutter CI logs.
-    """
+    """A tqdm.auto progress bar (a widget in Jupyter, text in a terminal); ``disable=True`` hides it."""
     from tqdm.auto import tqdm
 
-    kwargs.setdefault("disable", FAST)
     return tqdm(iterable, total=total, desc=desc, leave=leave, dynamic_ncols=True, **kwargs)

@@ -1,15 +1,65 @@
-"""Glue between trained models and the metrics: encode sampled images, score a model in one call."""
+"""One evaluation path for trained models: encode, score, ELBO terms.
+
+Used by the command line (``evaluate``), ``pretrained`` (export and the shipped scores), the
+lessons and the benchmarks, so one model gets the same numbers from each of them.
+
+* ``encoder_fn(model)`` / ``sample_codes(model, dataset, n, seed)``: posterior means for the metrics.
+* ``score(model, dataset, which, ...)``: any of the disentanglement metrics in one call; each
+  metric option reaches only the metrics that take it.
+* ``protocol_scores(model, dataset, protocol)``: the scores under a named protocol of sample
+  sizes (``SCORE_PROTOCOL``: the one behind the shipped models' scores).
+* ``elbo_terms`` (reconstruction NLL and KL in nats over uniformly drawn images) and
+  ``objective_terms`` (an objective's own terms over given images, as logged in training).
+* ``decomposition`` / ``decomposition_reference``: index-code MI, TC, dimension-wise KL.
+"""
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import torch
 
 from . import metrics
+from .models import sample_gaussian
+
+ENCODE_BATCH = 1024      # images per encoder call when only the posterior is needed (memory/speed only)
+ELBO_BATCH = 500         # images per draw in ``elbo_terms`` (the shipped ELBO numbers were drawn in these blocks)
+
+# How the shipped scores are computed (disentanglement_lib's estimators; sample sizes reduced where
+# the reference sizes would take several CPU minutes per model -- the README's table says so).
+SCORE_PROTOCOL = dict(
+    seed=0,
+    codes=10_000,          # MIG (20 bins), SAP (one-dimensional LinearSVC): train codes
+    codes_test=5_000,      # SAP test codes
+    dci_codes=2_000,       # DCI's gradient-boosted trees: train codes (reference: 10,000)
+    dci_codes_test=1_000,  # DCI test codes (reference: 5,000)
+    intervention_train=2_000,   # BetaVAE / FactorVAE scores: training votes / pairs (reference: 10,000)
+    intervention_eval=1_000,    # evaluation votes / pairs (reference: 5,000)
+    elbo_images=10_000,    # reconstruction and KL in nats
+)
 
 
-def encoder_fn(model, batch_size: int = 1024):
+def scaled_protocol(codes: int, seed: int = 0) -> dict:
+    """``SCORE_PROTOCOL`` in its proportions for ``codes`` train codes (``scaled_protocol(10_000)`` is it):
+    ``codes / 2`` test codes, DCI ``codes / 5`` + ``codes / 10``, the intervention scores ``codes / 5``
+    training and ``codes / 10`` evaluation points, ``codes`` images for the ELBO terms."""
+    if int(codes) != codes or codes < 20:
+        raise ValueError(f"need at least 20 codes for a scoring protocol, got {codes!r}")
+    codes = int(codes)
+    return dict(seed=int(seed), codes=codes, codes_test=codes // 2, dci_codes=codes // 5, dci_codes_test=codes // 10,
+                intervention_train=codes // 5, intervention_eval=codes // 10, elbo_images=codes)
+
+
+METRICS = ("mig", "sap", "dci", "beta_vae", "factor_vae", "modularity")
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def encoder_fn(model, batch_size: int = ENCODE_BATCH):
     """``encode(observations) -> np.ndarray (n, latent_dim)`` of posterior means, for the metrics."""
-    device = next(model.parameters()).device
+    device = _device(model)
 
     @torch.no_grad()
     def encode(x) -> np.ndarray:
@@ -28,10 +78,10 @@ def sample_codes(model, dataset, n: int = 10_000, seed: int = 0, with_logvar: bo
     """
     rng = np.random.default_rng(seed)
     factors = dataset.sample_factors(n, rng)
-    device = next(model.parameters()).device
+    device = _device(model)
     mus, logvars = [], []
-    for start in range(0, n, 1024):
-        x = dataset.sample_observations_from_factors(factors[start:start + 1024], rng).to(device)
+    for start in range(0, n, ENCODE_BATCH):
+        x = dataset.sample_observations_from_factors(factors[start:start + ENCODE_BATCH], rng).to(device)
         mu, logvar = model.encode(x)
         mus.append(mu.cpu())
         logvars.append(logvar.cpu())
@@ -39,36 +89,116 @@ def sample_codes(model, dataset, n: int = 10_000, seed: int = 0, with_logvar: bo
     return (factors, codes, torch.cat(logvars).numpy()) if with_logvar else (factors, codes)
 
 
+def _options_for(fn, options: dict) -> dict:
+    """The entries of ``options`` that ``fn`` takes as keyword arguments."""
+    accepted = inspect.signature(fn).parameters
+    return {k: v for k, v in options.items() if k in accepted}
+
+
 def score(model, dataset, which=("mig", "sap", "factor_vae", "beta_vae", "dci"), n: int = 10_000,
-          n_test: int = 5_000, seed: int = 0, **kwargs) -> dict:
+          n_test: int = 5_000, seed: int = 0, **options) -> dict:
     """The disentanglement scores of ``model`` on ``dataset`` (reference protocol; see ``metrics``).
 
-    ``which`` selects metrics; ``n`` / ``n_test`` are the train / test points (codes are drawn
-    independently for the two sets); keyword arguments go to the intervention scores (e.g. n_train).
-    DCI with gradient-boosted trees takes minutes at n = 10,000: pass a smaller ``n`` for it.
+    ``which`` selects metrics (``METRICS``); ``n`` / ``n_test`` are the train / test points (codes
+    are drawn independently for the two sets).  ``options`` are keyword arguments of the metric
+    functions (e.g. ``n_train``, ``n_eval`` of the intervention scores, ``n_variance_estimate`` or
+    ``prune_threshold`` of ``metrics.factor_vae_score``); each goes only to the selected metrics
+    that take it, and an option none of them takes is an error.  DCI with gradient-boosted trees
+    takes minutes at n = 10,000: pass a smaller ``n`` for it.
     Returns a flat dict, e.g. ``{"mig": 0.31, "sap": 0.05, "factor_vae": 0.72, ...}``.
     """
+    unknown = sorted(set(which) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    with_codes = {"mig": metrics.mig, "sap": metrics.sap, "dci": metrics.dci,
+                  "modularity": metrics.modularity_explicitness}
+    interventions = {"beta_vae": metrics.beta_vae_score, "factor_vae": metrics.factor_vae_score}
+    chosen = [fn for name, fn in {**with_codes, **interventions}.items() if name in which]
+    unused = sorted(set(options) - {k for fn in chosen for k in _options_for(fn, options)})
+    if unused:
+        raise TypeError(f"option(s) {', '.join(unused)} are taken by none of the metrics {', '.join(which)}")
     out = {}
-    need_codes = {"mig", "sap", "dci", "modularity"} & set(which)
-    if need_codes:
+    if set(with_codes) & set(which):
         f_train, c_train = sample_codes(model, dataset, n, seed)
         f_test, c_test = sample_codes(model, dataset, n_test, seed + 1)
     if "mig" in which:
-        out["mig"] = metrics.mig(c_train, f_train)
+        out["mig"] = metrics.mig(c_train, f_train, **_options_for(metrics.mig, options))
     if "sap" in which:
-        out["sap"] = metrics.sap(c_train, f_train, c_test, f_test)
+        out["sap"] = metrics.sap(c_train, f_train, c_test, f_test, **_options_for(metrics.sap, options))
     if "dci" in which:
-        d = metrics.dci(c_train, f_train, c_test, f_test, seed=seed)
+        d = metrics.dci(c_train, f_train, c_test, f_test, seed=seed, **_options_for(metrics.dci, options))
         out.update({f"dci_{k}": v for k, v in d.items()})
     if "modularity" in which:
-        m = metrics.modularity_explicitness(c_train, f_train, c_test, f_test, seed=seed)
-        out.update(m)
+        fn = metrics.modularity_explicitness
+        out.update(fn(c_train, f_train, c_test, f_test, seed=seed, **_options_for(fn, options)))
     encode = encoder_fn(model)
-    if "beta_vae" in which:
-        out["beta_vae"] = metrics.beta_vae_score(dataset, encode, seed=seed, **kwargs)["eval_accuracy"]
-    if "factor_vae" in which:
-        out["factor_vae"] = metrics.factor_vae_score(dataset, encode, seed=seed, **kwargs)["eval_accuracy"]
+    for name, fn in interventions.items():
+        if name in which:
+            out[name] = fn(dataset, encode, seed=seed, **_options_for(fn, options))["eval_accuracy"]
     return out
+
+
+def protocol_scores(model, dataset, which=("mig", "sap", "dci", "beta_vae", "factor_vae"),
+                    protocol: dict | None = None) -> dict:
+    """The scores of ``model`` on ``dataset`` under ``protocol`` (default ``SCORE_PROTOCOL``; floats, 6 digits)."""
+    p, out = protocol or SCORE_PROTOCOL, {}
+    plain = [m for m in which if m in ("mig", "sap")]
+    if plain:
+        out.update(score(model, dataset, which=plain, n=p["codes"], n_test=p["codes_test"], seed=p["seed"]))
+    if "dci" in which:
+        out.update(score(model, dataset, which=("dci",), n=p["dci_codes"], n_test=p["dci_codes_test"],
+                         seed=p["seed"]))
+    interventions = [m for m in which if m in ("beta_vae", "factor_vae")]
+    if interventions:
+        out.update(score(model, dataset, which=interventions, seed=p["seed"], n_train=p["intervention_train"],
+                         n_eval=p["intervention_eval"]))
+    return {k: round(float(v), 6) for k, v in out.items()}
+
+
+@torch.no_grad()
+def elbo_terms(model, dataset, n: int, seed: int) -> dict:
+    """Mean reconstruction NLL and KL(q(z|x) || p(z)) in nats over ``n`` images drawn uniformly (one z each)."""
+    from .losses import kl_normal, reconstruction_loss
+
+    rng = np.random.default_rng(seed)
+    noise = torch.Generator().manual_seed(seed)
+    recon, kl, count = 0.0, 0.0, 0
+    for start in range(0, n, ELBO_BATCH):
+        m = min(ELBO_BATCH, n - start)
+        x = dataset.sample_observations_from_factors(dataset.sample_factors(m, rng), rng)
+        out = model(x, sample=True, generator=noise)
+        recon += float(reconstruction_loss(x, out.logits)) * m
+        kl += float(kl_normal(out.mu, out.logvar).sum(1).mean()) * m
+        count += m
+    return {"recon": recon / count, "kl": kl / count}
+
+
+@torch.no_grad()
+def objective_terms(model, objective, dataset, indices, batch_size: int, dataset_size: int, seed: int,
+                    step: int) -> dict:
+    """Batch-size-weighted means of ``objective``'s terms and the MI / TC / dim-wise KL decomposition
+    (``losses.tc_decomposition``, N = ``dataset_size``) over the images ``indices``, in batches of
+    ``batch_size`` (the TC estimate improves with it); one posterior sample per image from a
+    generator seeded with ``seed``; ``step`` is the training step the objective's schedule is read at.
+    Returns numpy floats, and ``kl_per_dim`` as an array ``(latent_dim,)``.
+    """
+    from .losses import tc_decomposition
+
+    device = _device(model)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    sums, total = {}, 0
+    for start in range(0, len(indices), batch_size):
+        idx = indices[start:start + batch_size]
+        if len(idx) < 2:
+            break
+        x = dataset.images(idx, device)
+        output = model(x, sample=True, generator=generator)
+        terms = objective(output, x, step)
+        terms.update(tc_decomposition(output.z, output.mu, output.logvar, dataset_size))
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0) + v.double().cpu().numpy() * len(idx)
+        total += len(idx)
+    return {k: v / total for k, v in sums.items()}
 
 
 @torch.no_grad()
@@ -89,13 +219,13 @@ def decomposition(model, dataset, n_batches: int = 8, batch_size: int = 512, see
         raise ValueError(f"need n_batches >= 1 and batch_size >= 2, got {n_batches} and {batch_size}")
     rng = np.random.default_rng(seed)
     noise = torch.Generator().manual_seed(seed)
-    device = next(model.parameters()).device
+    device = _device(model)
     n = len(dataset) if dataset_size is None else int(dataset_size)
     rows = []
     for _ in range(n_batches):
         x = dataset.sample_observations_from_factors(dataset.sample_factors(batch_size, rng), rng).to(device)
         mu, logvar = (t.double().cpu() for t in model.encode(x))
-        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=noise, dtype=mu.dtype)
+        z = sample_gaussian(mu, logvar, noise)
         terms = tc_decomposition(z, mu, logvar, n, estimator)
         rows.append([float(terms["mi"]), float(terms["tc"]), float(terms["dw_kl"]),
                      float(kl_normal(mu, logvar).sum(1).mean())])
@@ -130,15 +260,14 @@ def decomposition_reference(model, dataset, n_codes: int = 1000, n_reference: in
         raise ValueError(f"n_codes must be between 1 and n_reference = {n_reference}, got {n_codes}")
     rng = np.random.default_rng(seed)
     reference = rng.choice(n, size=n_reference, replace=False)      # uniform, in random order
-    device = next(model.parameters()).device
+    device = _device(model)
     mus, logvars = [], []
-    for start in range(0, n_reference, 2048):
-        mu, logvar = model.encode(dataset.images(reference[start:start + 2048], device))
+    for start in range(0, n_reference, ENCODE_BATCH):
+        mu, logvar = model.encode(dataset.images(reference[start:start + ENCODE_BATCH], device))
         mus.append(mu.double().cpu())
         logvars.append(logvar.double().cpu())
     mu, logvar = torch.cat(mus), torch.cat(logvars)                  # (K, D)
-    noise = torch.randn((n_codes, mu.shape[1]), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    z = mu[:n_codes] + torch.exp(0.5 * logvar[:n_codes]) * noise      # (n_codes, D)
+    z = sample_gaussian(mu[:n_codes], logvar[:n_codes], torch.Generator().manual_seed(seed))   # (n_codes, D)
     log_qz, log_qz_marginals = estimate_log_qz_reference(z, mu, logvar, n)
     per_code = decomposition_terms(z, mu[:n_codes], logvar[:n_codes], log_qz, log_qz_marginals)
     out = {k: float(v.mean()) for k, v in per_code.items()}

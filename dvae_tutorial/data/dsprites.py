@@ -100,7 +100,7 @@ class DSprites(GroundTruthData):
         path = Path(path)
         reader = read_dsprites_npz if path.suffix == ".npz" else read_dsprites_h5
         with config.progress(total=None, desc=f"reading {path.name}", unit="img",
-                             disable=not progress or config.FAST) as bar:
+                             disable=not progress) as bar:
             packed, classes, values, _ = reader(path, progress=bar)
         subgrid = cls._grid_of_file(path, packed, classes, values)
         ds = cls(image_size=packed.shape[1], subgrid=subgrid, _packed=packed)
@@ -159,7 +159,7 @@ class DSprites(GroundTruthData):
         per_shape = len(self) // len(c[0])
         packed = np.empty((len(self), self.image_size, self.image_size // 8), dtype=np.uint8)
         with config.progress(total=len(c[0]), desc="rendering dSprites", unit="shape",
-                             disable=not progress or config.FAST) as bar:
+                             disable=not progress) as bar:
             for k, shape_class in enumerate(c[0]):
                 packed[k * per_shape:(k + 1) * per_shape] = render_packed(
                     SHAPE_NAMES[shape_class], OFFICIAL_VALUES[2][c[1]], OFFICIAL_VALUES[3][c[2]],

@@ -16,16 +16,19 @@ def to_numpy(array) -> np.ndarray:
     return np.asarray(array)
 
 
-def as_codes(codes, name: str = "codes") -> np.ndarray:
-    """``codes`` as a finite float64 array ``(n_points, latent_dim)``, or a ValueError."""
+def as_codes(codes, name: str = "codes", min_points: int = 2) -> np.ndarray:
+    """``codes`` as a finite float64 array ``(n_points, latent_dim)``, or a ValueError.
+
+    ``min_points``: the fewest rows accepted (2 for a score; 1 for one block of encoded images).
+    """
     arr = to_numpy(codes)
     if arr.ndim != 2:
         hint = " For a single latent dimension pass codes.reshape(-1, 1)." if arr.ndim == 1 else ""
         raise ValueError(f"{name} must be a 2-D array (n_points, latent_dim); got shape {arr.shape}.{hint}")
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
         raise ValueError(f"{name} must hold numbers (float codes); got dtype {arr.dtype}.")
-    if arr.shape[0] < 2 or arr.shape[1] < 1:
-        raise ValueError(f"{name} needs at least 2 points and 1 latent dimension; got shape {arr.shape}.")
+    if arr.shape[0] < min_points or arr.shape[1] < 1:
+        raise ValueError(f"{name} needs at least {min_points} points and 1 latent dimension; got shape {arr.shape}.")
     arr = arr.astype(np.float64, copy=False)
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -128,7 +131,8 @@ def encode_array(encode, observations, expected_rows: int) -> np.ndarray:
             "encode returned a tuple; it must return the code array (n, latent_dim) only. For a VAE pass "
             "encode=lambda x: model.encode(x)[0] (the posterior mean mu)."
         )
-    codes = as_codes(out, "encode(observations)") if to_numpy(out).ndim == 2 else None
+    # a block may hold a single observation (the last of n % max_encode_batch == 1)
+    codes = as_codes(out, "encode(observations)", min_points=1) if to_numpy(out).ndim == 2 else None
     if codes is None or codes.shape[0] != expected_rows:
         raise ValueError(
             f"encode must return an array of shape (n_observations, latent_dim) = ({expected_rows}, d); got "

@@ -128,7 +128,7 @@ def mig(
         exclude: indices of factors left out of the mean (``(0,)`` = shape on dSprites).
         n_samples: Monte Carlo samples per entropy (``"chen"`` only; Chen et al.: 10,000).
         seed: seeds the Monte Carlo draws (``"chen"`` only; the histogram protocol is deterministic).
-        device: torch device for ``"chen"`` (default: ``config.choose_device()``).
+        device: torch device for ``"chen"`` (default: the CPU).
 
     Returns:
         MIG as a Python float.

@@ -84,6 +84,10 @@ def _entropy_estimate(
     return -total / n_eval
 
 
+BLOCK_ELEMENTS_CPU = 2**19    # log-densities per block on the CPU (fits its caches)
+BLOCK_ELEMENTS_CUDA = 2**26   # on a GPU: 256 MB of float32
+
+
 def posterior_mutual_info_matrix(
     mu,
     logvar,
@@ -106,16 +110,18 @@ def posterior_mutual_info_matrix(
         n_samples: Monte Carlo samples per entropy estimate (Chen et al.: 10,000); a group with
             fewer images uses all of its samples.
         seed: seeds the posterior samples and the subsets (a CPU ``torch.Generator``).
-        device: torch device (default ``config.choose_device()``: CUDA when available).
+        device: torch device to compute on (default the CPU; pass "cuda" to use a GPU).  Only the
+            speed and the float rounding depend on it.
         block_elements: memory knob, the largest block of log-densities held at once
-            (default 2**26 on CUDA = 256 MB of float32, 2**19 on the CPU, which suits its caches).
+            (default ``BLOCK_ELEMENTS_CUDA`` = 2**26 = 256 MB of float32 on CUDA,
+            ``BLOCK_ELEMENTS_CPU`` = 2**19 on the CPU, which suits its caches).
 
     Returns:
         ``(n_factors, latent_dim)`` float64 (rows of single-valued factors are 0). Monte Carlo
         estimates can be slightly negative when the true value is 0; :func:`mig` clamps them at
         0 as Chen et al. do.
     """
-    from dvae_tutorial import config
+    from ..models import sample_gaussian
 
     mu = as_codes(mu, "mu")
     logvar = as_codes(logvar, "logvar")
@@ -125,14 +131,13 @@ def posterior_mutual_info_matrix(
     check_same_length(mu, factors, "mu", "factors")
     if int(n_samples) < 1:
         raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
-    dev = config.choose_device(device)
-    block = int(block_elements or (2**26 if dev.type == "cuda" else 2**19))
+    dev = torch.device("cpu" if device is None else device)
+    block = int(block_elements or (BLOCK_ELEMENTS_CUDA if dev.type == "cuda" else BLOCK_ELEMENTS_CPU))
     generator = torch.Generator().manual_seed(int(seed))
 
     mu_t = torch.as_tensor(mu, dtype=torch.float32)
     logvar_t = torch.as_tensor(logvar, dtype=torch.float32)
-    eps = torch.randn(mu_t.shape, generator=generator)
-    z = (mu_t + torch.exp(0.5 * logvar_t) * eps).to(dev)  # one sample per image, as Chen et al.
+    z = sample_gaussian(mu_t, logvar_t, generator).to(dev)  # one sample per image, as Chen et al.
     mu_t, logvar_t = mu_t.to(dev), logvar_t.to(dev)
 
     n_points = mu.shape[0]

@@ -3,7 +3,8 @@
     python -m dvae_tutorial pretrained build btcvae     # train (resumable) + export
     python -m dvae_tutorial pretrained export btcvae build/pretrained/btcvae
 
-The scores follow ``SCORE_PROTOCOL`` and are computed from the float16 weights as shipped (loaded
+The scores follow ``evaluation.SCORE_PROTOCOL`` (``evaluation.protocol_scores``, the function the
+command line's ``evaluate`` calls too) and are computed from the float16 weights as shipped (loaded
 back through ``pretrained.load``), so ``tests/test_pretrained.py`` can recompute them and compare.
 """
 from __future__ import annotations
@@ -12,23 +13,11 @@ import datetime
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from ..evaluation import SCORE_PROTOCOL, elbo_terms, protocol_scores, sample_codes
 from ..files import atomic_write_json, load_checkpoint, machine, model_from_checkpoint, sha256
 from . import FOLDER, read_weights, save_weights
 
-# How the shipped scores are computed (disentanglement_lib's estimators; sample sizes reduced where
-# the reference sizes would take several CPU minutes per model -- the table says so).
-SCORE_PROTOCOL = dict(
-    seed=0,
-    codes=10_000,          # MIG (20 bins), SAP (one-dimensional LinearSVC): train codes
-    codes_test=5_000,      # SAP test codes
-    dci_codes=2_000,       # DCI's gradient-boosted trees: train codes (reference: 10,000)
-    dci_codes_test=1_000,  # DCI test codes (reference: 5,000)
-    intervention_train=2_000,   # BetaVAE / FactorVAE scores: training votes / pairs (reference: 10,000)
-    intervention_eval=1_000,    # evaluation votes / pairs (reference: 5,000)
-    elbo_images=10_000,    # reconstruction and KL in nats
-)
 HISTORY_POINTS = 100       # the shipped history: each scalar term averaged over this many blocks of steps
 
 
@@ -53,47 +42,9 @@ def history_summary(history: dict, points: int = HISTORY_POINTS) -> dict:
             "kl_per_dim_final": [float(v) for v in kl_dim]}
 
 
-@torch.no_grad()
-def elbo_terms(model, dataset, n: int, seed: int) -> dict:
-    """Mean reconstruction NLL and KL(q(z|x) || p(z)) in nats over ``n`` images drawn uniformly (one z each)."""
-    from ..losses import kl_normal, reconstruction_loss
-
-    rng = np.random.default_rng(seed)
-    noise = torch.Generator().manual_seed(seed)
-    recon, kl, count = 0.0, 0.0, 0
-    for start in range(0, n, 500):
-        m = min(500, n - start)
-        x = dataset.sample_observations_from_factors(dataset.sample_factors(m, rng), rng)
-        out = model(x, sample=True, generator=noise)
-        recon += float(reconstruction_loss(x, out.logits)) * m
-        kl += float(kl_normal(out.mu, out.logvar).sum(1).mean()) * m
-        count += m
-    return {"recon": recon / count, "kl": kl / count}
-
-
-def compute_scores(model, dataset, which=("mig", "sap", "dci", "beta_vae", "factor_vae"),
-                   protocol: dict | None = None) -> dict:
-    """The scores of ``model`` on ``dataset`` under ``protocol`` (default ``SCORE_PROTOCOL``; floats, 6 digits)."""
-    from ..evaluation import score
-
-    p, out = protocol or SCORE_PROTOCOL, {}
-    fast = [m for m in which if m in ("mig", "sap")]
-    if fast:
-        out.update(score(model, dataset, which=fast, n=p["codes"], n_test=p["codes_test"], seed=p["seed"]))
-    if "dci" in which:
-        out.update(score(model, dataset, which=("dci",), n=p["dci_codes"], n_test=p["dci_codes_test"],
-                         seed=p["seed"]))
-    interventions = [m for m in which if m in ("beta_vae", "factor_vae")]
-    if interventions:
-        out.update(score(model, dataset, which=interventions, seed=p["seed"], n_train=p["intervention_train"],
-                         n_eval=p["intervention_eval"]))
-    return {k: round(float(v), 6) for k, v in out.items()}
-
-
 def factor_latent_summary(model, dataset, protocol: dict | None = None) -> dict:
     """The normalised MI matrix I(v_k; z_j) / H(v_k) ``(n_factors, latent_dim)`` and each factor's best latent."""
     from .. import metrics
-    from ..evaluation import sample_codes
 
     protocol = protocol or SCORE_PROTOCOL
     factors, codes = sample_codes(model, dataset, protocol["codes"], protocol["seed"])
@@ -111,8 +62,11 @@ def separates(summary: dict, factors=("pos_x", "pos_y", "scale")) -> bool:
     return len(set(latents)) == len(latents)
 
 
-def export(name: str, run_dir, folder=None, score: bool = True) -> dict:
-    """Ship the run in ``run_dir`` (a ``train --recipe NAME --out run_dir`` folder) as ``folder/NAME.{pt,json}``."""
+def export(name: str, run_dir, folder=None, score: bool = True, protocol: dict | None = None) -> dict:
+    """Ship the run in ``run_dir`` (a ``train --recipe NAME --out run_dir`` folder) as ``folder/NAME.{pt,json}``.
+
+    ``protocol``: the sample sizes of the scores (default ``evaluation.SCORE_PROTOCOL``).
+    """
     from .. import __version__, metrics
     from ..data import DSprites
     from ..recipes import get
@@ -143,11 +97,12 @@ def export(name: str, run_dir, folder=None, score: bool = True) -> dict:
     }
     if score:
         dataset = DSprites(image_size=recipe.image_size)
-        meta["score_protocol"] = dict(SCORE_PROTOCOL)
-        meta["scores"] = compute_scores(shipped, dataset)
-        meta["elbo"] = {k: round(v, 4) for k, v in elbo_terms(shipped, dataset, SCORE_PROTOCOL["elbo_images"],
-                                                                SCORE_PROTOCOL["seed"]).items()}
-        meta["factors"] = factor_latent_summary(shipped, dataset)
+        protocol = dict(protocol or SCORE_PROTOCOL)
+        meta["score_protocol"] = protocol
+        meta["scores"] = protocol_scores(shipped, dataset, protocol=protocol)
+        meta["elbo"] = {k: round(v, 4) for k, v in elbo_terms(shipped, dataset, protocol["elbo_images"],
+                                                                protocol["seed"]).items()}
+        meta["factors"] = factor_latent_summary(shipped, dataset, protocol)
         meta["factors"]["separates_pos_x_pos_y_scale"] = separates(meta["factors"])
     atomic_write_json(folder / f"{name}.json", meta, indent=1)
     return meta
