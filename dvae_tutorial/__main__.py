@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "  python -m dvae_tutorial pretrained build            # train + export every model\n"
                                "  python -m dvae_tutorial pretrained build btcvae     # one (resumes build/pretrained/btcvae)\n"
                                "  python -m dvae_tutorial pretrained table            # README table + traversal figures\n"
-                               "  python -m dvae_tutorial pretrained lessons          # pre-train the lessons' slider runs")
+                               "  python -m dvae_tutorial pretrained lessons          # pre-train every run the lessons train")
     pt.add_argument("action", choices=("list", "build", "export", "table", "lessons"))
     pt.add_argument("names", nargs="*", help="recipe names [all shipped recipes]")
     pt.add_argument("--runs", type=Path, default=Path("build/pretrained"),
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--readme", type=Path, default=Path("README.md"), help="README to put the table in [README.md]")
     pt.add_argument("--figures", type=Path, default=Path("docs/pretrained"), help="traversal figures [docs/pretrained]")
     pt.add_argument("--no-progress", action="store_true", help="no progress bars")
+    pt.add_argument("--fast", action="store_true", help="lessons: the runs of the lessons' fast mode (CI)")
 
     from . import site
 
@@ -321,8 +322,8 @@ def cmd_pretrained(args) -> int:
     if args.action == "lessons":
         from . import runs
 
-        for name in args.names or list(recipes.SWEEPS):
-            run = runs.live_run(**recipes.get(name).live_run_kwargs(), progress=not args.no_progress)
+        for name in args.names or list(recipes.LESSON_RUNS):
+            run = runs.recipe_run(name, args.fast, progress=not args.no_progress)
             print(f"{name}: {'already in the cache' if run.from_cache else f'trained in {run.wall_time:.0f} s'}")
         return 0
     names = args.names or (pretrained.available(args.folder) if args.action in ("list", "table")

@@ -10,9 +10,12 @@ Two families:
 
 * ``MAIN`` -- the five models shipped in ``dvae_tutorial/pretrained/`` (``pretrained.load(name)``):
   the Burgess et al. 2018 conv net on the full procedural dSprites at 64x64, one per method.
-* ``SWEEPS`` -- the small-net runs on 32x32 dSprites behind the lessons' sliders (what
-  ``runs.live_run`` trains, with the same settings); ``python -m dvae_tutorial pretrained lessons``
-  trains them all into the live-run cache before a class.
+* ``LESSON_RUNS`` -- every run a lesson trains: the small net on 32x32 dSprites (the course's five
+  canonical runs, lesson 01's likelihoods, the sweeps behind the sliders).  A lesson asks for one
+  by name, ``runs.recipe_run(name, fast=config.FAST)``, or for a sweep of them,
+  ``runs.recipe_sweep(LESSON_SWEEPS key, fast)``; ``lesson(name, fast)`` derives the fast-mode
+  variant (CI's short runs) in this one place, from ``FAST_VARIANT``.
+  ``python -m dvae_tutorial pretrained lessons`` trains them all into the live-run cache before a class.
 
 CPU budget.  The papers train 300k (Kim & Mnih 2018) or more steps; the 2-core CPU these were made
 on trained the Burgess net at 400-700 images/s while two runs shared it (alone, with 2 threads,
@@ -24,7 +27,7 @@ theirs), beta-VAE and the capacity model 6,000: the steps column of the results 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class Recipe:
                     dataset=self.dataset, holdout=self.holdout, **self.hparams)
 
     def live_run_kwargs(self) -> dict:
-        """The arguments of ``runs.live_run`` that train this recipe (for the lesson sweeps)."""
+        """The arguments of ``runs.live_run`` that train this recipe (the lessons' runs)."""
         return dict(method=self.method, steps=self.steps, hparams=dict(self.hparams), seed=self.seed,
                     image_size=self.image_size, architecture=self.architecture, latent_dim=self.latent_dim,
                     batch_size=self.batch_size, lr=self.lr)
@@ -83,21 +86,69 @@ MAIN = {r.name: r for r in (
 )}
 
 
+# The lessons' runs: the small net on 32x32 dSprites, batch 128, Adam 1e-3, seed 0, 6,000 steps (about
+# 2 minutes each on a 2-core CPU).
+LESSON_SETTINGS = dict(steps=6000, batch_size=128, image_size=32, architecture="small")
+
+
+def _lesson_run(name: str, method: str, hparams: dict | None = None, why: str = "", **settings) -> Recipe:
+    return Recipe(name, method, dict(hparams or {}), **{**LESSON_SETTINGS, **settings}, why=why)
+
+
 def _lesson_sweep(method: str, name: str, values, fixed: dict | None = None) -> list[Recipe]:
-    small = dict(steps=6000, batch_size=128, image_size=32, architecture="small")
-    return [Recipe(f"{method}-{name}{v:g}-small32", method, {name: v, **(fixed or {})}, **small,
-                   why="a lesson slider position (runs.live_run)") for v in values]
+    return [_lesson_run(f"{method}-{name}{v:g}-small32", method, {name: v, **(fixed or {})},
+                        why="a lesson slider position") for v in values]
 
 
-# the settings must equal the notebooks' runs.sweep(...) calls in full mode
-SWEEPS = {r.name: r for r in (
-    _lesson_sweep("betavae", "beta", (1, 2, 4, 8, 16))                                       # lesson 02
-    + _lesson_sweep("capacity", "c_max", (5, 10, 20), {"gamma": 3, "c_steps": 5000})           # lesson 03
-    + _lesson_sweep("factorvae", "gamma", (10, 40, 100), {"disc_lr": FACTORVAE_DISC_LR})      # lesson 04
-    + _lesson_sweep("btcvae", "beta", (1, 6, 10))                                              # lesson 05
+CAPACITY = {"gamma": 3, "c_steps": 5000}              # lesson 03: C rises from 0 over 5,000 of the 6,000 steps
+FACTORVAE = {"disc_lr": FACTORVAE_DISC_LR}            # lesson 04: the discriminator learns at the model's rate
+
+LESSON_RUNS = {r.name: r for r in (
+    [_lesson_run("vae-small32", "vae", why="the course's VAE (lessons 01, 05, 06)"),
+     _lesson_run("vae-gaussian-small32", "vae", {"distribution": "gaussian"}, why="lesson 01: likelihoods"),
+     _lesson_run("vae-laplace-small32", "vae", {"distribution": "laplace"}, why="lesson 01: likelihoods")]
+    + _lesson_sweep("betavae", "beta", (1, 2, 4, 8, 16))                                  # lesson 02
+    + _lesson_sweep("capacity", "c_max", (5, 10, 20), CAPACITY)                           # lesson 03
+    + _lesson_sweep("capacity", "gamma", (10, 1000), {"c_max": 20, "c_steps": CAPACITY["c_steps"]})  # lesson 03 (3 above)
+    + _lesson_sweep("factorvae", "gamma", (10, 40, 100), FACTORVAE)                       # lesson 04
+    + _lesson_sweep("btcvae", "beta", (1, 6, 10))                                         # lesson 05
+    + [_lesson_run("vae-small32-1500steps", "vae", steps=1500, why="lesson 05: MIG after fewer steps"),
+       _lesson_run("btcvae-beta6-small32-1500steps", "btcvae", {"beta": 6}, steps=1500,
+                   why="lesson 05: MIG after fewer steps")]
 )}
 
-RECIPES = {**MAIN, **SWEEPS}
+# the sliders: sweep name -> (the hyper-parameter it moves, {value: recipe name})
+LESSON_SWEEPS = {
+    "betavae-beta": ("beta", {v: f"betavae-beta{v}-small32" for v in (1, 2, 4, 8, 16)}),
+    "capacity-c_max": ("c_max", {v: f"capacity-c_max{v}-small32" for v in (5, 10, 20)}),
+    "capacity-gamma": ("gamma", {3: "capacity-c_max20-small32", 10: "capacity-gamma10-small32",
+                                 1000: "capacity-gamma1000-small32"}),
+    "factorvae-gamma": ("gamma", {v: f"factorvae-gamma{v}-small32" for v in (10, 40, 100)}),
+    "btcvae-beta": ("beta", {v: f"btcvae-beta{v}-small32" for v in (1, 6, 10)}),
+}
+
+# the course's five canonical runs (lessons 01-05 train them, 05 and 06 compare them): label -> recipe name
+COURSE_RUNS = {"VAE": "vae-small32", "beta-VAE (4)": "betavae-beta4-small32", "capacity": "capacity-c_max20-small32",
+               "FactorVAE (40)": "factorvae-gamma40-small32", "beta-TCVAE (6)": "btcvae-beta6-small32"}
+
+# Fast mode (CI runs every lesson in minutes): each full-mode value -> its fast-mode value.  Every lesson run
+# has one (tests/test_recipes.py checks it); nothing else in a lesson run changes.
+FAST_VARIANT = {"steps": {6000: 150, 1500: 50}, "c_steps": {5000: 100}}
+
+
+def lesson(name: str, fast: bool) -> Recipe:
+    """The lesson run ``name`` (a key of ``LESSON_RUNS``) as trained in full mode, or its fast-mode variant."""
+    try:
+        recipe = LESSON_RUNS[name]
+    except KeyError:
+        raise KeyError(f"unknown lesson run {name!r}; known: {', '.join(LESSON_RUNS)}") from None
+    if not fast:
+        return recipe
+    hparams = {k: FAST_VARIANT[k][v] if k in FAST_VARIANT else v for k, v in recipe.hparams.items()}
+    return replace(recipe, steps=FAST_VARIANT["steps"][recipe.steps], hparams=hparams)
+
+
+RECIPES = {**MAIN, **LESSON_RUNS}
 
 
 def get(name: str) -> Recipe:

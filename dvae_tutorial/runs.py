@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from . import __version__, config, files
+from . import __version__, config, files, recipes
 from .models import VAE
-from .recipes import FACTORVAE_DISC_LR
 
 RUN_FORMAT = 3   # bump when a history gains or renames terms or the file changes (3: files.LIVE_RUN_FORMAT)
 
@@ -108,8 +108,6 @@ def sweep(method: str, name: str, values, *, steps: int, seed: int = 0, fixed: d
 
     Example: ``runs.sweep("betavae", "beta", (1, 2, 4, 8, 16), steps=6000)``.
     """
-    import time
-
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be the hyper-parameter's name as a string, e.g. 'beta', got {name!r}")
     values = list(values) if not isinstance(values, (str, bytes)) else None
@@ -125,33 +123,45 @@ def sweep(method: str, name: str, values, *, steps: int, seed: int = 0, fixed: d
     out = {}
     for k, value in enumerate(values):
         start = time.perf_counter()
-        run = live_run(method, steps=steps, hparams={name: value, **fixed}, seed=seed, **live_run_kwargs)
-        how = "loaded from the cache" if run.from_cache else \
-            f"trained {steps} steps in {time.perf_counter() - start:.0f} s"
-        print(f"[{k + 1}/{len(values)}] {method} {name} = {value}: {how}", flush=True)
-        out[value] = run
+        out[value] = run = live_run(method, steps=steps, hparams={name: value, **fixed}, seed=seed, **live_run_kwargs)
+        _report(k, len(values), run, name, value, time.perf_counter() - start)
     return out
 
 
-# The settings every lesson uses for its live runs of each method (lessons 01-05 train them, 05 and 06 compare
-# them): the small net on 32x32 dSprites, batch 128, Adam 1e-3, seed 0.
-COURSE_HPARAMS = {
-    "VAE": ("vae", {}),
-    "beta-VAE (4)": ("betavae", {"beta": 4}),
-    "capacity": ("capacity", {"gamma": 3, "c_max": 20}),         # + c_steps, see course_runs
-    "FactorVAE (40)": ("factorvae", {"gamma": 40, "disc_lr": FACTORVAE_DISC_LR}),
-    "beta-TCVAE (6)": ("btcvae", {"beta": 6}),
-}
+def _report(k: int, n: int, run: LiveRun, name: str, value, seconds: float) -> None:
+    """One line per run of a sweep: ``[k/n] method name = value: trained ... / loaded from the cache``."""
+    how = "loaded from the cache" if run.from_cache else f"trained {run.settings['steps']} steps in {seconds:.0f} s"
+    print(f"[{k + 1}/{n}] {run.settings['method']} {name} = {value}: {how}", flush=True)
 
 
-def course_runs(steps: int, c_steps: int, **live_run_kwargs) -> dict:
-    """The course's five canonical live runs ``{label: LiveRun}`` (cached; trained once for all lessons).
+def recipe_run(name: str, fast: bool, progress: bool | None = None) -> LiveRun:
+    """Train (or load from the cache) the lesson run ``name`` of ``recipes.LESSON_RUNS``.
 
-    ``c_steps``: the capacity run's C rises from 0 to 20 nats over these steps (lesson 03).
-    FactorVAE's discriminator learns at the model's rate (``recipes.FACTORVAE_DISC_LR`` = 1e-3; lesson 04).
+    ``fast``: its fast-mode variant (``recipes.lesson``); a lesson passes ``config.FAST``.
+    ``progress``: show the progress bar (default: in full mode only).
     """
+    recipe = recipes.lesson(name, fast)
+    return live_run(**recipe.live_run_kwargs(), progress=not fast if progress is None else progress)
+
+
+def recipe_sweep(sweep_name: str, fast: bool) -> dict:
+    """The runs behind one slider, ``{value: LiveRun}`` (``recipes.LESSON_SWEEPS[sweep_name]``), in order.
+
+    One line per value says whether it was trained (and how long it took) or loaded from the cache.
+    """
+    try:
+        name, values = recipes.LESSON_SWEEPS[sweep_name]
+    except KeyError:
+        raise KeyError(f"unknown sweep {sweep_name!r}; known: {', '.join(recipes.LESSON_SWEEPS)}") from None
     out = {}
-    for label, (method, hparams) in COURSE_HPARAMS.items():
-        hparams = dict(hparams, c_steps=c_steps) if method == "capacity" else dict(hparams)
-        out[label] = live_run(method, steps=steps, hparams=hparams, seed=0, **live_run_kwargs)
+    for k, (value, recipe_name) in enumerate(values.items()):
+        start = time.perf_counter()
+        out[value] = run = recipe_run(recipe_name, fast)
+        _report(k, len(values), run, name, value, time.perf_counter() - start)
     return out
+
+
+def course_runs(fast: bool) -> dict:
+    """The course's five canonical live runs ``{label: LiveRun}`` (``recipes.COURSE_RUNS``; cached, trained once
+    for all lessons).  ``fast``: their fast-mode variants (a lesson passes ``config.FAST``)."""
+    return {label: recipe_run(name, fast) for label, name in recipes.COURSE_RUNS.items()}

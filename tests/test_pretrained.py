@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dvae_tutorial import __main__ as cli
-from dvae_tutorial import evaluation, files, pretrained, recipes, runs
+from dvae_tutorial import evaluation, files, pretrained, recipes
 from dvae_tutorial.models import VAE
 from dvae_tutorial.pretrained import export as export_mod
 
@@ -84,14 +84,14 @@ def test_recipe_sets_every_train_option_and_flags_still_win():
         recipes.get("nope")
 
 
-def test_lesson_sweep_recipes_are_the_runs_the_lessons_train():
-    # the sweeps' settings equal runs.live_run's, so `pretrained lessons` fills the lessons' cache
+def test_lesson_recipes_are_the_runs_the_lessons_train():
+    # runs.recipe_run trains exactly the recipe's settings, so `pretrained lessons` fills the lessons' cache
     r = recipes.get("btcvae-beta6-small32")
     assert r.live_run_kwargs() == dict(method="btcvae", steps=6000, hparams={"beta": 6}, seed=0, image_size=32,
                                        architecture="small", latent_dim=10, batch_size=128, lr=1e-3)
-    # lesson 04's gamma sweep and the course's FactorVAE share one discriminator rate
-    assert recipes.get("factorvae-gamma40-small32").hparams == runs.COURSE_HPARAMS["FactorVAE (40)"][1] == \
-        {"gamma": 40, "disc_lr": recipes.FACTORVAE_DISC_LR}
+    # lesson 04's gamma sweep and the course's FactorVAE are one run, with one discriminator rate
+    assert recipes.COURSE_RUNS["FactorVAE (40)"] == recipes.LESSON_SWEEPS["factorvae-gamma"][1][40]
+    assert recipes.get("factorvae-gamma40-small32").hparams == {"gamma": 40, "disc_lr": recipes.FACTORVAE_DISC_LR}
 
 
 @pytest.mark.slow
