@@ -228,7 +228,7 @@ def resolve_train_args(args: argparse.Namespace) -> tuple[argparse.Namespace, di
 
 
 def load_dataset(name: str, image_size: int, data_file=None, progress: bool = True):
-    from . import data   # imported here: the data module renders or reads images on first use
+    from . import data  # imported here: the data module renders or reads images on first use
     if data_file is not None:
         return data.DSprites.from_file(data_file, progress=progress)
     if name == "dsprites-small":

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -122,6 +123,16 @@ class VAEOutput(NamedTuple):
     mu: torch.Tensor       # (B, D)
     logvar: torch.Tensor   # (B, D)
     z: torch.Tensor        # (B, D) the code that was decoded: a sample of q(z|x), or mu
+
+
+# A latent is "active" (used by the decoder) when its KL(q(z_j|x) || N(0, 1)), averaged over images, is above
+# this many nats; one comparison everywhere: active = KL > ACTIVE_KL (a KL exactly at the threshold is off).
+ACTIVE_KL = 0.01
+
+
+def active_latents(kl_per_dim, threshold: float = ACTIVE_KL) -> np.ndarray:
+    """Boolean mask ``(latent_dim,)``: True where the latent's average KL (nats) is above ``threshold``."""
+    return np.asarray(kl_per_dim, dtype=float) > threshold
 
 
 def sample_gaussian(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -9,6 +9,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .models import active_latents
+
+# Latent traversals sweep one latent over [-TRAVERSAL_LIMIT, TRAVERSAL_LIMIT]: about the central 99% of the prior
+# N(0, 1) (+-2.58), where a trained decoder has seen codes.
+TRAVERSAL_LIMIT = 2.5
+
 
 def as_numpy_images(images) -> np.ndarray:
     """(n, C, H, W) tensor/array in [0, 1] -> numpy (n, H, W) or (n, H, W, 3) for imshow."""
@@ -84,7 +90,7 @@ def prior_samples(model, n: int = 16, seed: int = 0, nrow: int = 2):
 
 
 @torch.no_grad()
-def traversal_images(model, x, dims=None, n_steps: int = 9, limit: float = 2.5) -> torch.Tensor:
+def traversal_images(model, x, dims=None, n_steps: int = 9, limit: float = TRAVERSAL_LIMIT) -> torch.Tensor:
     """Decoded images ``(len(dims) * n_steps, C, H, W)``: latent ``d`` swept over ``[-limit, limit]``.
 
     The other latents stay at the posterior mean of the single image ``x`` ``(1, C, H, W)``.
@@ -99,11 +105,13 @@ def traversal_images(model, x, dims=None, n_steps: int = 9, limit: float = 2.5) 
     return torch.sigmoid(model.decode(z)).cpu()
 
 
-def latent_traversal(model, x, kl_per_dim=None, dims=None, n_steps: int = 9, limit: float = 2.5, max_dims: int = 10):
+def latent_traversal(model, x, kl_per_dim=None, dims=None, n_steps: int = 9, limit: float = TRAVERSAL_LIMIT,
+                     max_dims: int = 10):
     """Latent traversals, one row per latent, rows sorted by KL (most informative first) when given.
 
     kl_per_dim: ``(latent_dim,)`` average KL of each latent; labels each row with it, and latents
-    with KL below 0.01 nats are marked "(off)": a collapsed latent decodes to the same image.
+    that are not active (KL <= ``models.ACTIVE_KL`` = 0.01 nats) are marked "(off)": a collapsed latent decodes
+    to the same image.
     """
     order = list(range(model.latent_dim))
     if kl_per_dim is not None:
@@ -112,7 +120,7 @@ def latent_traversal(model, x, kl_per_dim=None, dims=None, n_steps: int = 9, lim
     dims = (order if dims is None else list(dims))[:max_dims]
     images = traversal_images(model, x, dims, n_steps, limit)
     labels = [f"z{d}" + ("" if kl_per_dim is None else f"\nKL {kl_per_dim[d]:.2f}" +
-                         (" (off)" if kl_per_dim[d] < 0.01 else "")) for d in dims]
+                         ("" if active_latents(kl_per_dim[d]) else " (off)")) for d in dims]
     fig = image_grid(images, nrow=len(dims), row_labels=labels, scale=0.9)
     fig.suptitle(f"each row: one latent from {-limit:g} to {limit:g}, the others at the image's code", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_size_inches()[1]))   # room for the title above the grid
@@ -124,7 +132,7 @@ def kl_per_dimension(kl_per_dim, ax=None, title: str | None = None):
     kl = np.asarray(kl_per_dim, dtype=float)
     if ax is None:
         _, ax = plt.subplots(figsize=(max(3.5, 0.4 * len(kl)), 2.5))
-    ax.bar(range(len(kl)), kl, color=["tab:blue" if v >= 0.01 else "lightgray" for v in kl])
+    ax.bar(range(len(kl)), kl, color=["tab:blue" if on else "lightgray" for on in active_latents(kl)])
     ax.set_xticks(range(len(kl)), [f"z{j}" for j in range(len(kl))])
     ax.set_ylabel("KL (nats)")
     ax.set_title(title or f"KL per latent (total {kl.sum():.1f} nats)", fontsize=10)

@@ -33,8 +33,15 @@ import numpy as np
 import torch
 
 from . import config
-from .files import (CHECKPOINT_FORMAT, CHECKPOINT_NAME, atomic_write, load_checkpoint, machine, model_from_checkpoint,
-                    save_checkpoint)
+from .files import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_NAME,
+    atomic_write,
+    load_checkpoint,
+    machine,
+    model_from_checkpoint,
+    save_checkpoint,
+)
 from .losses import Objective, make_objective, tc_decomposition
 from .models import VAE
 

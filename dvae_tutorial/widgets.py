@@ -9,7 +9,8 @@ import io
 
 import numpy as np
 
-from .plots import as_numpy_images
+from .models import ACTIVE_KL, active_latents
+from .plots import TRAVERSAL_LIMIT, as_numpy_images
 
 
 def png_bytes(image: np.ndarray, zoom: int = 4) -> bytes:
@@ -111,7 +112,8 @@ class TraversalExplorer:
     The sliders start at the posterior mean (the code) of the image ``x`` ``(1, C, H, W)``; moving
     one changes that coordinate only, so the picture shows what the decoder attributes to it.
     ``kl_per_dim`` ``(latent_dim,)`` (e.g. ``LiveRun.kl_per_dim``) labels each slider with the
-    latent's KL; latents under 0.01 nats are marked "off" (the decoder ignores them).
+    latent's KL; latents that are not active (KL <= ``models.ACTIVE_KL``) are marked "off" (the decoder
+    ignores them).
 
     Example::
 
@@ -121,7 +123,7 @@ class TraversalExplorer:
         explorer.image()         # (H, W) numpy image decoded from the current sliders
     """
 
-    LIMIT = 3.0
+    LIMIT = 3.0   # a little past the traversal figures' TRAVERSAL_LIMIT: a student can leave the prior's mass
 
     def __init__(self, model, x, kl_per_dim=None, zoom: int | None = None):
         import ipywidgets as w
@@ -146,7 +148,7 @@ class TraversalExplorer:
         self.sliders = {}
         for j in range(self.latent_dim):
             label = f"z{j}" if kl_per_dim is None else \
-                f"z{j} {kl_per_dim[j]:.2f}" + (" off" if kl_per_dim[j] < 0.01 else "")
+                f"z{j} {kl_per_dim[j]:.2f}" + ("" if active_latents(kl_per_dim[j]) else " off")
             self.sliders[f"z{j}"] = w.FloatSlider(
                 value=float(np.clip(self.code[j], -self.LIMIT, self.LIMIT)), min=-self.LIMIT, max=self.LIMIT,
                 step=0.05, description=label, continuous_update=True, readout_format=".2f",
@@ -270,7 +272,8 @@ class SweepExplorer:
             run = self.runs[value]
             kl = run.kl_per_dim
             traversal = plots.latent_traversal(run.model, self.x, kl_per_dim=kl, n_steps=self.n_steps)
-            traversal.suptitle(f"{self.name} = {_key(value)}: each row one latent from -2.5 to 2.5", fontsize=9)
+            traversal.suptitle(f"{self.name} = {_key(value)}: each row one latent from {-TRAVERSAL_LIMIT:g} to "
+                               f"{TRAVERSAL_LIMIT:g}", fontsize=9)
             traversal.tight_layout(rect=(0, 0, 1, 0.96))          # room for the title above the first row
             bars = plots.kl_per_dimension(kl, title=f"{self.name} = {_key(value)}: KL per latent "
                                                     f"(total {kl.sum():.1f} nats)")
@@ -282,8 +285,7 @@ class SweepExplorer:
         run = self.current
         last = run.last
         rows = [(t, last[t]) for t in self.TERMS if t in last]
-        active = int((run.kl_per_dim > 0.01).sum())
-        rows.append(("active latents (KL > 0.01)", active))
+        rows.append((f"active latents (KL > {ACTIVE_KL:g})", int(active_latents(run.kl_per_dim).sum())))
         body = "".join(f"<tr><td>{t}</td><td style='text-align:right'>{_format_number(v)}</td></tr>" for t, v in rows)
         return (f"<b>{self.name} = {_key(self.slider.value)}</b>, {run.settings.get('steps', '?')} steps"
                 f"<table>{body}</table><small>averages over the last 10% of steps, nats; mi, tc, dw_kl "

@@ -18,6 +18,8 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 status=0
+echo "== ruff (the linter; its rules are in pyproject.toml)"
+.venv/bin/ruff check dvae_tutorial tests benchmarks || status=1
 echo "== package tests"
 .venv/bin/python -m pytest tests || status=1
 echo "== lessons under nbval (DVAE_TUTORIAL_FAST=1)"

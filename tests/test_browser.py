@@ -70,7 +70,7 @@ def jupyterlab(tmp_path):
                 break
             except OSError:
                 if server.poll() is not None:
-                    raise RuntimeError("JupyterLab exited: " + (tmp_path / "jupyterlab.log").read_text()[-2000:])
+                    raise RuntimeError("JupyterLab exited: " + (tmp_path / "jupyterlab.log").read_text()[-2000:]) from None
                 time.sleep(0.5)
         else:
             raise RuntimeError("JupyterLab did not answer within 60 s")

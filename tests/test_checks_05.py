@@ -47,10 +47,16 @@ def reference_decomposition(log_qz_given_x, log_qz, log_prod_qz, log_pz):
 
 def test_decomposition_check():
     assert checks.check_decomposition(reference_decomposition)
-    flipped = lambda *a: {**reference_decomposition(*a), "tc": -reference_decomposition(*a)["tc"]}
+
+    def flipped(*a):
+        return {**reference_decomposition(*a), "tc": -reference_decomposition(*a)["tc"]}
+
     with pytest.raises(ExerciseError, match="wrong sign"):
         checks.check_decomposition(flipped)
-    shifted = lambda a, b, c, d: {"mi": (a - b).mean(), "tc": (b - c).mean(), "dw_kl": (c - a).mean()}
+
+    def shifted(a, b, c, d):
+        return {"mi": (a - b).mean(), "tc": (b - c).mean(), "dw_kl": (c - a).mean()}
+
     with pytest.raises(ExerciseError, match="add up"):
         checks.check_decomposition(shifted)
     with pytest.raises(ExerciseError, match="keys"):

@@ -48,7 +48,8 @@ def test_beta_vae_features_check_matches_the_package_feature():
     feats, fixed = metrics.beta_vae_features(ds, lambda x: np.asarray(x), 16, 50, np.random.default_rng(0))
     assert feats.shape == (50, 3)
     assert np.all(feats[np.arange(50), fixed] == 0)          # the shared factor never differs
-    others = np.ones_like(feats, dtype=bool); others[np.arange(50), fixed] = False
+    others = np.ones_like(feats, dtype=bool)
+    others[np.arange(50), fixed] = False
     assert feats[others].mean() > 0.5                        # the others do
 
 

@@ -43,7 +43,8 @@ def test_decoder_returns_logits_not_probabilities():
         model.decoder.deconv[-1].bias.fill_(-20.0)
         logits = model.decode(torch.zeros(2, 10))
     assert logits.max() < 0          # a sigmoid output could never be negative
-    assert torch.allclose(model.reconstruct(torch.zeros(2, 1, 32, 32)), torch.sigmoid(model(torch.zeros(2, 1, 32, 32), sample=False).logits))
+    x = torch.zeros(2, 1, 32, 32)
+    assert torch.allclose(model.reconstruct(x), torch.sigmoid(model(x, sample=False).logits))
 
 
 def test_sampling_is_an_explicit_argument_not_a_mode():
@@ -89,7 +90,7 @@ def test_bad_inputs_are_explained():
 def test_discriminator_is_kim_and_mnih():
     d = models.Discriminator(latent_dim=10)
     linears = [m for m in d.modules() if isinstance(m, nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in linears] == [(10, 1000)] + [(1000, 1000)] * 5 + [(1000, 2)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(10, 1000)] + [(1000, 1000)] * 5 + [(1000, 2)]
     acts = [m for m in d.modules() if isinstance(m, nn.LeakyReLU)]
     assert len(acts) == 6 and all(a.negative_slope == 0.2 for a in acts)
     z = torch.randn(4, 10)

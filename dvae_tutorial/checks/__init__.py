@@ -29,7 +29,7 @@ def _unanswered_is_explained(check):
                                 f"where the cell says YOUR CODE HERE, then run the cell again")
         try:
             return check(*args, **kwargs)
-        except NotImplementedError as err:
+        except NotImplementedError:
             raise ExerciseError("not solved yet: your function still raises NotImplementedError. Replace that "
                                 "line with your code, then run the cell again") from None
 

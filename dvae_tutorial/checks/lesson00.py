@@ -6,7 +6,6 @@ import numpy as np
 from ._base import ExerciseError
 from ._base import passed as _passed
 
-
 # --- lesson 00: ground-truth data ---------------------------------------------------------------
 
 def check_index_formula(index_fn, dataset) -> bool:

@@ -9,7 +9,6 @@ import torch
 from ._base import ExerciseError
 from ._base import passed as _passed
 
-
 # --- lesson 03: the capacity schedule and the capacity loss ---------------------------------------
 
 def check_linear_capacity(capacity_fn) -> bool:

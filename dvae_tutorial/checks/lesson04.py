@@ -9,7 +9,6 @@ import torch
 from ._base import ExerciseError
 from ._base import passed as _passed
 
-
 # --- lesson 04: permute_dims and the density-ratio trick ------------------------------------------
 
 def check_permute_dims(permute_fn) -> bool:

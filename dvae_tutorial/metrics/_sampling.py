@@ -13,6 +13,10 @@ import numpy as np
 
 from ._checks import encode_array
 
+# observations per ``encode`` call in the intervention scores (whole groups of L images): only speed and memory
+# depend on it, never a score; small blocks that fit a CPU's caches are as fast as large ones there
+MAX_ENCODE_BATCH = 256
+
 
 def check_ground_truth(ds) -> tuple[int, ...]:
     """The data set's factor sizes, after checking it follows the DATA_API protocol."""

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._sampling import check_counts, check_ground_truth, encode_factor_batches, sample_fixed_factor
+from ._sampling import MAX_ENCODE_BATCH, check_counts, check_ground_truth, encode_factor_batches, sample_fixed_factor
 
 
 def beta_vae_features(
-    ds, encode, batch_size: int, n_points: int, rng: np.random.Generator, max_encode_batch: int = 256
+    ds, encode, batch_size: int, n_points: int, rng: np.random.Generator, max_encode_batch: int = MAX_ENCODE_BATCH
 ):
     """Features and labels of the BetaVAE score: ``(n_points, latent_dim)`` z_diff and ``(n_points,)`` y.
 
@@ -51,7 +51,7 @@ def beta_vae_features(
 
 def beta_vae_score(
     ds, encode, batch_size: int = 64, n_train: int = 10000, n_eval: int = 5000, seed: int = 0, *,
-    max_encode_batch: int = 256,
+    max_encode_batch: int = MAX_ENCODE_BATCH,
 ) -> dict:
     """BetaVAE score (Higgins et al. 2017, ICLR): accuracy of a linear classifier that
     tells which factor a pair of batches shares, in [0, 1]; chance = 1 / n_factors.

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._sampling import check_counts, check_ground_truth, encode_factor_batches, sample_fixed_factor
+from ._sampling import MAX_ENCODE_BATCH, check_counts, check_ground_truth, encode_factor_batches, sample_fixed_factor
 
 
 def global_code_variance(
-    ds, encode, n_points: int, rng: np.random.Generator, max_encode_batch: int = 256
+    ds, encode, n_points: int, rng: np.random.Generator, max_encode_batch: int = MAX_ENCODE_BATCH
 ) -> np.ndarray:
     """Variance (ddof = 1) of every code dimension over ``n_points`` random images, ``(latent_dim,)``."""
     factors = np.asarray(ds.sample_factors(n_points, rng))
@@ -36,7 +36,7 @@ def global_code_variance(
 
 def factor_vae_votes(
     ds, encode, batch_size: int, n_points: int, rng: np.random.Generator, global_variance: np.ndarray,
-    active: np.ndarray, max_encode_batch: int = 256,
+    active: np.ndarray, max_encode_batch: int = MAX_ENCODE_BATCH,
 ) -> np.ndarray:
     """Vote table ``(n_factors, latent_dim)``: entry (k, d) counts points that fixed k and whose
     least-varying (normalised, active) dimension was d.
@@ -62,7 +62,7 @@ def factor_vae_votes(
 
 def factor_vae_score(
     ds, encode, batch_size: int = 64, n_train: int = 10000, n_eval: int = 5000, n_variance_estimate: int = 10000,
-    seed: int = 0, *, prune_threshold: float = 0.05, max_encode_batch: int = 256,
+    seed: int = 0, *, prune_threshold: float = 0.05, max_encode_batch: int = MAX_ENCODE_BATCH,
 ) -> dict:
     """FactorVAE score (Kim & Mnih 2018, ICML): accuracy of a majority-vote classifier that
     maps the least-varying normalised code dimension to the fixed factor, in [0, 1]; chance =

@@ -89,7 +89,8 @@ def traversal_figure(name: str, folder=None, n_steps: int = 9, dataset=None):
     ds = dataset if dataset is not None else DSprites(image_size=meta["recipe"]["image_size"])
     x0 = ds.sample_observations_from_factors(np.array([[2, 3, 0, 16, 16]]))   # heart, scale 0.8, centred
     fig = plots.latent_traversal(model, x0, kl_per_dim=meta["history"]["kl_per_dim_final"], n_steps=n_steps)
-    fig.suptitle(f"{TITLES.get(name, name)}: each row one latent from -2.5 to 2.5 (sorted by KL)", fontsize=9)
+    fig.suptitle(f"{TITLES.get(name, name)}: each row one latent from {-plots.TRAVERSAL_LIMIT:g} to "
+                 f"{plots.TRAVERSAL_LIMIT:g} (sorted by KL)", fontsize=9)
     return fig
 
 
