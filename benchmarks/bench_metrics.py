@@ -35,7 +35,7 @@ from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from dvae_tutorial import metrics
+from dvae_tutorial import evaluation, metrics
 
 SIZES = (3, 6, 40, 32, 32)
 
@@ -48,17 +48,9 @@ def make_codes(factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([signal, rng.normal(size=scaled.shape)], axis=1)
 
 
-class FactorGrid:
-    """Ground-truth data set (DATA_API protocol) whose observation is the factor vector."""
-
-    factor_sizes = SIZES
-    num_factors = len(SIZES)
-
-    def sample_factors(self, n, rng):
-        return rng.integers(0, self.factor_sizes, size=(n, self.num_factors), dtype=np.int64)
-
-    def sample_observations_from_factors(self, factors, rng):
-        return torch.from_numpy(np.asarray(factors, dtype=np.float32))
+def factor_grid():
+    """Ground-truth data set whose observation is the factor vector (``evaluation.FactorsAsObservations``)."""
+    return evaluation.FactorsAsObservations(SIZES)
 
 
 def image_encoder():
@@ -161,7 +153,7 @@ def loop_modularity_explicitness(codes, factors, codes_test, factors_test):
 
 def loop_beta_vae_features(ds, batch_size, n_points, rng, encode=encode):
     """Same draws as metrics.beta_vae_features, then one encoder call per batch, as the reference."""
-    fixed = rng.integers(ds.num_factors, size=n_points)
+    fixed = rng.integers(len(ds.factor_sizes), size=n_points)
     first = ds.sample_factors(n_points * batch_size, rng).reshape(n_points, batch_size, -1)
     second = ds.sample_factors(n_points * batch_size, rng).reshape(n_points, batch_size, -1)
     features = None
@@ -184,9 +176,9 @@ def loop_beta_vae(ds, batch_size, n_train, n_eval, seed, encode=encode):
 
 
 def loop_factor_vae_votes(ds, batch_size, n_points, rng, variance, active, encode=encode):
-    fixed = rng.integers(ds.num_factors, size=n_points)
+    fixed = rng.integers(len(ds.factor_sizes), size=n_points)
     factors = ds.sample_factors(n_points * batch_size, rng).reshape(n_points, batch_size, -1)
-    votes = np.zeros((ds.num_factors, variance.shape[0]), dtype=np.int64)
+    votes = np.zeros((len(ds.factor_sizes), variance.shape[0]), dtype=np.int64)
     active_dims = np.flatnonzero(active)
     for i in range(n_points):
         factors[i, :, fixed[i]] = factors[i, 0, fixed[i]]
@@ -240,13 +232,13 @@ def main():
     warnings.filterwarnings("ignore", category=ConvergenceWarning)  # same fits on both sides; noise here
     rng = np.random.default_rng(0)
     n, n_test = 10_000, 5_000
-    f_train = FactorGrid().sample_factors(n, rng)
-    f_test = FactorGrid().sample_factors(n_test, rng)
+    f_train = factor_grid().sample_factors(n, rng)
+    f_test = factor_grid().sample_factors(n_test, rng)
     c_train, c_test = make_codes(f_train, rng), make_codes(f_test, rng)
-    f_big = FactorGrid().sample_factors(100_000, rng)
+    f_big = factor_grid().sample_factors(100_000, rng)
     c_big = make_codes(f_big, rng)
     n_dci = 2_000 if args.quick else n
-    ds = FactorGrid()
+    ds = factor_grid()
 
     rows = []
 

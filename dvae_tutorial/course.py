@@ -110,10 +110,6 @@ def make_student_set(src_dir, out_dir) -> list[Path]:
     return written
 
 
-def has_solutions(source: str) -> bool:
-    return bool(re.search(rf"^\s*{re.escape(BEGIN)}\s*$", source, flags=re.M))
-
-
 # --- grading --------------------------------------------------------------------------------------
 
 CHECK_CALL = re.compile(r"checks\.(check_\w+)\(")

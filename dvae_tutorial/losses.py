@@ -105,7 +105,12 @@ def reconstruction_loss(x: torch.Tensor, logits: torch.Tensor, distribution: str
 
     - ``"bernoulli"``: p(x|z) = prod Bernoulli(x; sigmoid(logits)), computed from the logits with
       the stable log-sigmoid form (``binary_cross_entropy_with_logits``).  Needs x in [0, 1]
-      (the usual choice for dSprites: Higgins et al. 2017; Burgess et al. 2018).
+      (the usual choice for dSprites: Higgins et al. 2017; Burgess et al. 2018).  It is a negative
+      log-likelihood only for binary images (dSprites).  On grey or colour images (3D Shapes) it is the
+      cross-entropy the papers train with, but not a normalised NLL: the Bernoulli mass function is no
+      density on [0, 1].  The continuous Bernoulli (Loaiza-Ganem & Cunningham, NeurIPS 2019) adds the
+      log-normaliser log C(lambda), C(lambda) = 2 artanh(1 - 2 lambda) / (1 - 2 lambda); this package does
+      not add it, so compare such numbers only with each other, not with densities or across data sets.
     - ``"gaussian"``: p(x|z) = prod N(x; sigmoid(logits), scale^2), a density:
       -log p = sum [ (x - m)^2 / (2 scale^2) + log scale + log(2 pi) / 2 ].
     - ``"laplace"``: p(x|z) = prod Laplace(x; sigmoid(logits), scale):

@@ -1,5 +1,10 @@
 """3D Shapes (Burgess & Kim 2018), read lazily from the official ``3dshapes.h5``.
 
+Its images are colour, not binary: trained with the ``"bernoulli"`` likelihood (as the papers do), the
+reconstruction term is a cross-entropy, not a normalised negative log-likelihood (see
+``losses.reconstruction_loss``; the continuous Bernoulli of Loaiza-Ganem & Cunningham 2019 would add the
+normaliser).
+
 The file cannot be regenerated (the scenes were rendered with a 3D engine): bring your own copy.
 Layout: ``images`` (480000, 64, 64, 3) uint8 and ``labels`` (480000, 6) float64 holding factor
 *values*: floor_hue 10, wall_hue 10, object_hue 10, scale 8, shape 4 (cube, cylinder, sphere,
