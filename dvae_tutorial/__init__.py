@@ -3,7 +3,7 @@
 Modules (one concern each): ``data`` (ground-truth data sets), ``models``, ``losses``, ``train``,
 ``metrics``, ``plots``, ``widgets``, ``checks`` (exercise checks), ``runs`` (cached live runs),
 ``evaluation`` (scores of a model), ``recipes`` (named training settings), ``pretrained`` (shipped
-models), ``config``.
+models), ``files`` (atomic writes, weight formats), ``config``.  Layout and conventions: docs/design.md.
 Submodules are imported on first use, so ``import dvae_tutorial`` stays fast.
 """
 import importlib
@@ -11,7 +11,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = ("config", "data", "models", "losses", "train", "metrics", "plots", "widgets", "checks", "runs",
-               "evaluation", "recipes", "pretrained")
+               "evaluation", "recipes", "pretrained", "files")
 __all__ = list(_SUBMODULES)
 
 

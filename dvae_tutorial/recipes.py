@@ -1,4 +1,4 @@
-"""Named training recipes: the exact settings behind every shipped checkpoint and every lesson sweep.
+"""Named training recipes: the exact settings behind every shipped checkpoint and every run a lesson trains.
 
 A recipe fixes everything a run depends on (method, hyper-parameters, net, data, optimisation,
 seed), so one command reproduces it::

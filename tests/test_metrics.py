@@ -54,7 +54,7 @@ def draw_factors(n: int, rng: np.random.Generator, sizes=SIZES) -> np.ndarray:
 
 
 class FactorGrid:
-    """A ground-truth data set (DATA_API protocol) whose observation is the factor vector itself."""
+    """A ground-truth data set (the ground-truth data protocol) whose observation is the factor vector itself."""
 
     def __init__(self, sizes=SIZES):
         self.factor_sizes = tuple(sizes)
@@ -163,7 +163,7 @@ def test_duplicated_latent_lowers_mig(table):
     assert table["duplicated"]["dci_completeness"] < table["identity"]["dci_completeness"] - 0.05
 
 
-# --- the facts DESIGN.md says surprise people --------------------------------------------------------
+# --- the facts the metrics' docstring says surprise people -----------------------------------------
 def test_mig_of_a_perfect_code_on_dsprites_sizes_is_about_0_9():
     factors = draw_factors(10_000, np.random.default_rng(0), DSPRITES_SIZES)
     codes = factors.astype(np.float64)

@@ -60,3 +60,15 @@ def test_committed_notebooks_hold_no_outputs():
         for cell in nb.cells:
             if cell.cell_type == "code":
                 assert not cell.outputs and cell.execution_count is None, f"{path.name} holds outputs"
+
+
+def test_docstrings_point_to_a_design_document_in_the_repository():
+    design = ROOT / "docs" / "design.md"
+    assert design.exists()
+    sources = list((ROOT / "dvae_tutorial").rglob("*.py")) + list((ROOT / "tests").rglob("*.py"))
+    for path in sources:
+        assert "DESIGN" + ".md" not in path.read_text(), f"{path} refers to a design file that is not in the repository"
+    text = design.read_text()
+    for module in ("config", "files", "data", "models", "losses", "metrics", "train", "evaluation", "recipes",
+                   "runs", "pretrained"):
+        assert f"`{module}`" in text, module

@@ -1,10 +1,11 @@
 """Disentanglement metrics: the reference protocol (disentanglement_lib), validated and vectorised.
 
-Inputs follow DESIGN.md: codes ``(n_points, latent_dim)`` floats (posterior means), factors
-``(n_points, n_factors)`` int64 class indices; the intervention-based scores take a ground-truth
-data set and an ``encode`` function instead. Every function checks its input (NaN codes or rows
-that do not match raise ValueError) and handles degenerate input with a documented rule (a
-constant code dimension, a factor with a single value) instead of returning NaN.
+Inputs follow the package's conventions (docs/design.md, "Codes and factors"): codes
+``(n_points, latent_dim)`` floats (posterior means), factors ``(n_points, n_factors)`` int64 class
+indices; the intervention-based scores take a ground-truth data set and an ``encode`` function
+instead. Every function checks its input (NaN codes or rows that do not match raise ValueError)
+and handles degenerate input with a documented rule (a constant code dimension, a factor with a
+single value) instead of returning NaN.
 
 ==========================  ========================================  =================================
 function                    definition (paper)                        reference defaults

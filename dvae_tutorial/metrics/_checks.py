@@ -1,7 +1,7 @@
 """Input checks shared by every metric: clear errors instead of silent NaN scores.
 
 Codes are ``np.ndarray`` ``(n_points, latent_dim)`` floats; factors are ``np.int64``
-``(n_points, n_factors)`` class indices (DESIGN.md). Torch tensors are accepted and moved to
+``(n_points, n_factors)`` class indices (docs/design.md). Torch tensors are accepted and moved to
 the CPU. Every check names the argument, says what is wrong and how to fix it.
 """
 from __future__ import annotations

@@ -19,7 +19,8 @@ MAX_ENCODE_BATCH = 256
 
 
 def check_ground_truth(ds) -> tuple[int, ...]:
-    """The data set's factor sizes, after checking it follows the DATA_API protocol."""
+    """The data set's factor sizes, after checking it follows the ground-truth data protocol
+    (``data.ground_truth``; docs/design.md)."""
     needed = ("factor_sizes", "sample_factors", "sample_observations_from_factors")
     missing = [name for name in needed if not hasattr(ds, name)]
     if missing:
