@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from dvae_tutorial import config, losses, models, train
+from dvae_tutorial import losses, models, train
 
 METHODS = tuple(losses.OBJECTIVES)
 
@@ -66,14 +66,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated (default: all)")
     parser.add_argument("--devices", default=None, help="comma-separated, e.g. cpu,cuda (default: cpu, and cuda if available)")
-    parser.add_argument("--steps", type=int, default=config.pick(10, 100))
-    parser.add_argument("--warmup", type=int, default=config.pick(3, 10))
+    parser.add_argument("--steps", type=int, default=None, help="timed steps [100; 10 with --fast]")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first [10; 3 with --fast]")
+    parser.add_argument("--fast", action="store_true", help="a quick check of the script, not a measurement")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=64, choices=(32, 64))
     parser.add_argument("--images", type=int, default=8192, help="images held in memory")
     parser.add_argument("--memory-format", choices=("auto", "channels_last", "contiguous"), default="auto",
                         help="auto = what train.fit does (channels_last on CPU)")
     args = parser.parse_args(argv)
+    if args.steps is None:
+        args.steps = 10 if args.fast else 100
+    if args.warmup is None:
+        args.warmup = 3 if args.fast else 10
 
     devices = args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     channels_last = {"auto": None, "channels_last": True, "contiguous": False}[args.memory_format]
