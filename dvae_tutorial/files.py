@@ -8,15 +8,12 @@ one, never a half-written one -- the same for torch files, JSON and HDF5 (``atom
 Three weight formats, each a dict with a ``"format"`` tag, each loaded with ``torch.load(...,
 weights_only=True)`` (tensors and plain Python containers only; a file can never run code):
 
-============================  ==============================  =========================================
-format tag                    written by                      holds
-============================  ==============================  =========================================
-``dvae_tutorial.checkpoint/1``  ``train.fit`` (``checkpoint.pt``)  model, optimiser, objective, rng state,
-                                                                history, config -- enough to resume
-``dvae_tutorial.liverun/1``     ``runs.live_run`` (the cache)   model weights + config, history as
-                                                                tensors, settings, wall time
-``dvae_tutorial.pretrained/1``  ``pretrained export``           float16 weights + model config (shipped)
-============================  ==============================  =========================================
+- ``dvae_tutorial.checkpoint/1``: ``checkpoint.pt`` of a run folder, written by ``train.fit``: model,
+  optimiser, objective, rng states, history, config -- enough to resume (``save_checkpoint``);
+- ``dvae_tutorial.liverun/1``: a lesson's cached run, written by ``runs.live_run``: weights, model
+  config, the history as tensors, settings, wall time (``save_live_run``);
+- ``dvae_tutorial.pretrained/1``: a shipped model, ``dvae_tutorial/pretrained/NAME.pt``, written by
+  ``pretrained export``: float16 weights and the model config (``save_weights``).
 
 The data sets' own files (dSprites HDF5 cache, the official .npz / .hdf5, 3D Shapes) are read in
 ``data.files`` / ``data.shapes3d``; their writer uses ``atomic_write_h5`` from here.
