@@ -58,9 +58,14 @@ def correlated_codes(n, rho, g):
 def test_factorvae_discriminator_beats_chance_only_on_correlated_codes(rho):
     objective = losses.make_objective("factorvae")                  # Kim & Mnih's D, lr 1e-4, betas (0.5, 0.9)
     objective.prepare(models.VAE(latent_dim=4, image_size=32, architecture="small"), 1000, "cpu", seed=0)
+    optimizer = train.auxiliary_optimizer(objective)                 # created by the training side
+    assert optimizer.defaults["lr"] == 1e-4 and optimizer.defaults["betas"] == (0.5, 0.9)
     g = torch.Generator().manual_seed(0)
     for _ in range(20):
-        objective.train_discriminator(correlated_codes(64, rho, g), correlated_codes(64, rho, g), g)
+        terms = objective.discriminator_terms(correlated_codes(64, rho, g), correlated_codes(64, rho, g), g)
+        optimizer.zero_grad()
+        terms["disc_loss"].backward()
+        optimizer.step()
     with torch.no_grad():
         _, accuracy = objective.discriminator_loss(correlated_codes(2000, rho, g),
                                                    models.permute_dims(correlated_codes(2000, rho, g), g))
@@ -74,7 +79,9 @@ def test_discriminator_update_leaves_the_encoders_gradients_unchanged(tiny):
     torch.manual_seed(0)
     model = models.VAE(image_size=32, architecture="small")
     objective = losses.make_objective("factorvae", gamma=10.0)
-    objective.prepare(model, len(tiny), "cpu", seed=0)
+    trainer = train.Trainer(model, objective, train.Batches(tiny, torch.arange(32, 64), 32, 0, "cpu", False),
+                            lr=1e-3, seed=0, device="cpu", dataset_size=len(tiny), run_config={}, hooks=(),
+                            checkpoint_dir=None, track_decomposition=False)   # prepares the objective (builds D)
     x = tiny.images(np.arange(32))
     out = model(x, generator=torch.Generator().manual_seed(0))
     objective(out, x, 0)["loss"].backward()
@@ -84,8 +91,7 @@ def test_discriminator_update_leaves_the_encoders_gradients_unchanged(tiny):
     d_before = [p.detach().clone() for p in objective.discriminator.parameters()]
     assert grads["encoder.conv.0.weight"].abs().sum() > 0                       # gamma * TC reached the encoder
 
-    info = objective.auxiliary_update(model, out, step=0, next_batch=lambda: tiny.images(np.arange(32, 64)),
-                                      generator=torch.Generator().manual_seed(1))
+    info = trainer.auxiliary_step(out, step=0)                       # D's step, taken by the training side
     assert {"disc_loss", "disc_accuracy"} <= set(info)
     for k, p in model.named_parameters():
         assert torch.equal(p.grad, grads[k]), k
