@@ -23,6 +23,7 @@ vector ``kl_per_dim`` ``(D,)`` and the method's own terms.  Build one by name:
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 
@@ -233,6 +234,13 @@ def log_importance_weights(batch_size: int, dataset_size: int, estimator: str = 
     return weights.log().to(dtype=dtype, device=device)
 
 
+@functools.lru_cache(maxsize=32)
+def _log_importance_weights_on(batch_size: int, dataset_size: int, estimator: str, dtype, device) -> torch.Tensor:
+    """``log_importance_weights``, built once per (sizes, dtype, device): every training step needs the same
+    matrix, and building it on the CPU then copying it to a GPU would make each step wait for the copy."""
+    return log_importance_weights(batch_size, dataset_size, estimator, dtype=dtype, device=device)
+
+
 def estimate_log_qz(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
                     estimator: str = "mss") -> tuple[torch.Tensor, torch.Tensor]:
     """Minibatch estimates of the aggregate posterior q(z) = (1/N) sum_n q(z|x_n) at the batch's codes.
@@ -246,7 +254,7 @@ def estimate_log_qz(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dat
     drops by (D - 1) log(N B); disentanglement_lib's ``total_correlation`` drops it on purpose and
     says so in its docstring).  YannDubs/disentangling-vae issue #60 discusses both.
     """
-    log_w = log_importance_weights(z.shape[0], dataset_size, estimator, dtype=z.dtype, device=z.device)
+    log_w = _log_importance_weights_on(z.shape[0], dataset_size, estimator, z.dtype, z.device)    # (B, B)
     log_q_pairs = pairwise_log_density_gaussian(z, mu, logvar)                     # (B, B, D)
     log_qz = torch.logsumexp(log_w + log_q_pairs.sum(dim=2), dim=1)                # (B,)
     log_qz_marginals = torch.logsumexp(log_w.unsqueeze(2) + log_q_pairs, dim=1)    # (B, D)
@@ -517,7 +525,7 @@ class CapacityLoss(Objective):
     def __call__(self, output, x, step):
         terms = self.elbo_terms(output, x)
         c = self.capacity(step)
-        terms["capacity"] = torch.tensor(c, dtype=terms["kl"].dtype, device=terms["kl"].device)
+        terms["capacity"] = terms["kl"].new_full((), c)        # made on kl's device: no copy from the host
         terms["loss"] = terms["recon"] + self.gamma * (terms["kl"] - c).abs()   # Burgess et al. 2018, eq. (8)
         return terms
 

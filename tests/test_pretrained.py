@@ -114,7 +114,7 @@ def test_export_round_trip_on_a_tiny_run(tmp_path, monkeypatch, capsys):
     assert len(saved["history"]["terms"]["loss"]) == 4 and len(saved["history"]["kl_per_dim_final"]) == 10
     assert set(saved["scores"]) >= {"mig", "sap", "dci_disentanglement", "beta_vae", "factor_vae"}
     model = pretrained.load("tiny", folder=tmp_path / "out")
-    trained = torch.load(run / "checkpoint.pt", weights_only=True)["model"]
+    trained = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["model"]   # CUDA runs too
     for k, v in model.state_dict().items():   # the shipped weights are the trained ones rounded to float16
         assert torch.equal(v, trained[k].to(torch.float16).float()), k
     again = export_mod.compute_scores(model, __import__("dvae_tutorial").data.DSprites(image_size=32, progress=False),

@@ -27,7 +27,10 @@ def tiny():
 @pytest.mark.parametrize("method", sorted(losses.OBJECTIVES))
 def test_every_methods_loss_goes_down_on_a_small_dsprites_subset(method, dsprites32):
     subset = np.arange(0, len(dsprites32), 9)                        # 5,120 images
-    hparams = {"c_max": 5.0, "c_steps": 100} if method == "capacity" else {}
+    # gamma = 1000 (the default) makes the capacity loss gamma * |KL - C| hundreds of nats while C rises, so
+    # whether the loss halves in 120 steps depended on the seed (and on the device's random numbers: it failed
+    # on CUDA); gamma = 10 keeps the test about learning, for every seed
+    hparams = {"gamma": 10.0, "c_max": 5.0, "c_steps": 100} if method == "capacity" else {}
     result = train.run(method, dsprites32, steps=120, hparams=hparams, indices=subset, seed=0, **FAST)
     h = result.history
     assert len(h["loss"]) == 120 and not result.interrupted
