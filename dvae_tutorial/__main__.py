@@ -247,11 +247,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                  "holdout": args.holdout, "split_seed": args.seed, "size": len(dataset)}
     print(f"training {args.method} on {len(train_idx):,} of {len(dataset):,} {args.dataset} images "
           f"({len(heldout_idx):,} held out) -> {args.out}")
-    result = train.run(args.method, dataset, steps=args.steps, hparams=hparams, latent_dim=args.latent_dim,
-                       architecture=args.architecture, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
-                       device=args.device, indices=train_idx, checkpoint_dir=args.out,
-                       checkpoint_every=args.checkpoint_every, resume=args.resume, progress=not args.no_progress,
-                       extra_config={"data": data_spec, "recipe": args.recipe})
+    try:
+        result = train.run(args.method, dataset, steps=args.steps, hparams=hparams, latent_dim=args.latent_dim,
+                           architecture=args.architecture, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
+                           device=args.device, indices=train_idx, checkpoint_dir=args.out,
+                           checkpoint_every=args.checkpoint_every, resume=args.resume,
+                           progress=not args.no_progress, extra_config={"data": data_spec, "recipe": args.recipe})
+    except train.NonFiniteLossError as err:   # the run folder keeps the last finite checkpoint and its history
+        print(f"train: {err}", file=sys.stderr)
+        return 1
     print(result.objective.describe(result.model.latent_dim, int(np.prod(dataset.observation_shape))))
     last = ", ".join(f"{k} {v:.4g}" for k, v in result.last.items() if k != "step")
     state = "interrupted" if result.interrupted else "finished"

@@ -23,6 +23,7 @@ vector ``kl_per_dim`` ``(D,)`` and the method's own terms.  Build one by name:
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 
@@ -82,23 +83,22 @@ def _check_weight(name: str, value, allow_zero: bool = True) -> float:
     return value
 
 
-def _check_posterior(mu, logvar, z=None) -> None:
+def _check_posterior(mu, logvar, z=None, check_values: bool = True) -> None:
     _check_tensor("mu", mu, ndim=2)
     _check_tensor("logvar", logvar, ndim=2)
     _check_same_shape("mu", mu, "logvar", logvar)
     if z is not None:
         _check_tensor("z", z, ndim=2)
         _check_same_shape("z", z, "mu", mu)
-        _check_finite(z=z, mu=mu, logvar=logvar)
-    else:
-        _check_finite(mu=mu, logvar=logvar)
+    if check_values:
+        _check_finite(**({} if z is None else {"z": z}), mu=mu, logvar=logvar)
 
 
 # --------------------------------------------------------------------------------------------------
 # reconstruction: -log p(x|z), summed over pixels, mean over the batch
 # --------------------------------------------------------------------------------------------------
 def reconstruction_loss(x: torch.Tensor, logits: torch.Tensor, distribution: str = "bernoulli",
-                        scale: float | None = None) -> torch.Tensor:
+                        scale: float | None = None, *, check_values: bool = True) -> torch.Tensor:
     """Negative log-likelihood -log p(x|z) in nats, summed over pixels and channels, averaged over the batch.
 
     ``x``: images ``(B, C, H, W)`` in [0, 1]; ``logits``: the decoder's output, same shape.
@@ -118,6 +118,10 @@ def reconstruction_loss(x: torch.Tensor, logits: torch.Tensor, distribution: str
 
     ``scale`` (sigma, or b) defaults to ``DEFAULT_SCALE`` (0.1 in [0, 1] pixel units).  The continuous
     likelihoods are densities, so their NLL can be negative.  Returns a scalar tensor.
+
+    ``check_values=False`` skips the checks that read every value (NaN / infinity, pixels in [0, 1]):
+    each is a pass over the batch and a wait for its result.  The objectives check their first
+    batch only, and the training loop watches the loss for NaNs.  Shapes and dtypes are always checked.
     """
     if distribution not in LIKELIHOODS:
         raise ValueError(f"unknown distribution {distribution!r}; choose one of {LIKELIHOODS}")
@@ -126,12 +130,13 @@ def reconstruction_loss(x: torch.Tensor, logits: torch.Tensor, distribution: str
     _check_same_shape("x (the images)", x, "logits (the decoder output)", logits)
     if x.ndim < 2:
         raise ValueError(f"x must have a batch axis and at least one pixel axis, got shape {tuple(x.shape)}")
-    _check_finite(x=x, logits=logits)
+    if check_values:
+        _check_finite(x=x, logits=logits)
     batch = x.shape[0]
     if distribution == "bernoulli":
         if scale is not None:
             raise ValueError("the Bernoulli likelihood has no scale; pass scale only with 'gaussian' or 'laplace'")
-        lo, hi = torch.aminmax(x)
+        lo, hi = torch.aminmax(x) if check_values else (0, 1)
         if lo < 0 or hi > 1:
             raise ValueError(f"the Bernoulli likelihood needs pixels in [0, 1], got values in [{float(lo):.3g}, "
                              f"{float(hi):.3g}]; divide uint8 images by 255, or use 'gaussian' / 'laplace'")
@@ -149,12 +154,13 @@ def reconstruction_loss(x: torch.Tensor, logits: torch.Tensor, distribution: str
 # --------------------------------------------------------------------------------------------------
 # KL and Gaussian log densities
 # --------------------------------------------------------------------------------------------------
-def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def kl_normal(mu: torch.Tensor, logvar: torch.Tensor, *, check_values: bool = True) -> torch.Tensor:
     """KL(q(z_j|x) || N(0, 1)) per sample and dimension, ``(B, D)``, in closed form.
 
     KL = (mu^2 + sigma^2 - 1 - log sigma^2) / 2   (Kingma & Welling 2013, appendix B).
+    ``check_values=False`` skips the NaN check (see ``reconstruction_loss``).
     """
-    _check_posterior(mu, logvar)
+    _check_posterior(mu, logvar, check_values=check_values)
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
@@ -233,6 +239,13 @@ def log_importance_weights(batch_size: int, dataset_size: int, estimator: str = 
     return weights.log().to(dtype=dtype, device=device)
 
 
+@functools.lru_cache(maxsize=32)
+def _log_importance_weights_on(batch_size: int, dataset_size: int, estimator: str, dtype, device) -> torch.Tensor:
+    """``log_importance_weights``, built once per (sizes, dtype, device): every training step needs the same
+    matrix, and building it on the CPU then copying it to a GPU would make each step wait for the copy."""
+    return log_importance_weights(batch_size, dataset_size, estimator, dtype=dtype, device=device)
+
+
 def estimate_log_qz(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
                     estimator: str = "mss") -> tuple[torch.Tensor, torch.Tensor]:
     """Minibatch estimates of the aggregate posterior q(z) = (1/N) sum_n q(z|x_n) at the batch's codes.
@@ -246,7 +259,7 @@ def estimate_log_qz(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dat
     drops by (D - 1) log(N B); disentanglement_lib's ``total_correlation`` drops it on purpose and
     says so in its docstring).  YannDubs/disentangling-vae issue #60 discusses both.
     """
-    log_w = log_importance_weights(z.shape[0], dataset_size, estimator, dtype=z.dtype, device=z.device)
+    log_w = _log_importance_weights_on(z.shape[0], dataset_size, estimator, z.dtype, z.device)    # (B, B)
     log_q_pairs = pairwise_log_density_gaussian(z, mu, logvar)                     # (B, B, D)
     log_qz = torch.logsumexp(log_w + log_q_pairs.sum(dim=2), dim=1)                # (B,)
     log_qz_marginals = torch.logsumexp(log_w.unsqueeze(2) + log_q_pairs, dim=1)    # (B, D)
@@ -287,7 +300,7 @@ def estimate_log_qz_reference(z: torch.Tensor, mu: torch.Tensor, logvar: torch.T
 
 
 def tc_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
-                     estimator: str = "mss") -> dict[str, torch.Tensor]:
+                     estimator: str = "mss", *, check_values: bool = True) -> dict[str, torch.Tensor]:
     """Split E_x KL(q(z|x) || p(z)) into index-code MI + total correlation + dimension-wise KL.
 
     Chen et al. 2018, eq. (2), with q(z) estimated on the batch (``estimate_log_qz``):
@@ -300,8 +313,9 @@ def tc_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, da
 
     ``z``, ``mu``, ``logvar``: ``(B, D)``; ``dataset_size``: N, the number of images q(z) averages
     over (the training set).  Returns a dict of scalar tensors ``mi``, ``tc``, ``dw_kl``.
+    ``check_values=False`` skips the NaN check (see ``reconstruction_loss``).
     """
-    _check_posterior(mu, logvar, z)
+    _check_posterior(mu, logvar, z, check_values)
     _check_sizes(z.shape[0], dataset_size, estimator)
     log_qz, log_qz_marginals = estimate_log_qz(z, mu, logvar, dataset_size, estimator)
     terms = decomposition_terms(z, mu, logvar, log_qz, log_qz_marginals)
@@ -355,8 +369,10 @@ class Objective:
     ``step``: the 0-based training step (for schedules).  The training loop also calls:
 
     - ``prepare(model, dataset_size, device, seed)`` once before the first step;
-    - ``auxiliary_update(model, output, step=, next_batch=, generator=)`` after each optimiser step
-      of the model (FactorVAE trains its discriminator there; the others do nothing);
+    - ``auxiliary_parameters()``: weights the objective itself learns (FactorVAE's discriminator;
+      empty for the others).  The training loop gives them their own optimiser
+      (``auxiliary_optimizer``: Adam's settings) and, after each optimiser step of the model, takes
+      one step on ``auxiliary_terms(model, output, step=, next_batch=, generator=)[auxiliary_loss]``;
     - ``state_dict()`` / ``load_state_dict()`` for what a checkpoint must keep besides the model.
     """
 
@@ -371,12 +387,19 @@ class Objective:
                 raise ValueError("the Bernoulli likelihood has no scale; pass scale only with 'gaussian' or 'laplace'")
             _check_weight("scale", scale, allow_zero=False)
         self.distribution, self.scale = distribution, scale
+        self.values_checked = False   # the first batch's values are checked (NaNs, pixel range), then no more
 
     # -- what every method shares ------------------------------------------------------------------
     def elbo_terms(self, output: VAEOutput, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``recon`` (scalar), ``kl_per_dim`` ``(D,)`` and ``kl`` (scalar): the two halves of -ELBO."""
-        recon = reconstruction_loss(x, output.logits, self.distribution, self.scale)
-        kl_per_dim = kl_normal(output.mu, output.logvar).mean(dim=0)   # (D,) mean over the batch
+        """``recon`` (scalar), ``kl_per_dim`` ``(D,)`` and ``kl`` (scalar): the two halves of -ELBO.
+
+        The values of the first batch are checked (NaNs, pixels in [0, 1]); later batches are not,
+        as each check is a pass over the batch (the training loop watches the loss for NaNs).
+        """
+        check = not self.values_checked
+        recon = reconstruction_loss(x, output.logits, self.distribution, self.scale, check_values=check)
+        kl_per_dim = kl_normal(output.mu, output.logvar, check_values=check).mean(dim=0)   # (D,) batch mean
+        self.values_checked = True
         return {"recon": recon, "kl": kl_per_dim.sum(), "kl_per_dim": kl_per_dim}
 
     def __call__(self, output: VAEOutput, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
@@ -407,10 +430,21 @@ class Objective:
     normalisable: tuple = ()
 
     # -- hooks for the training loop (no-ops unless a method needs them) --------------------------
+    auxiliary_loss: str | None = None   # the term of auxiliary_terms that the auxiliary optimiser minimises
+
     def prepare(self, model, dataset_size: int, device, seed: int = 0) -> None:
         pass
 
-    def auxiliary_update(self, model, output: VAEOutput, *, step: int, next_batch, generator=None) -> dict:
+    def auxiliary_parameters(self) -> list:
+        """The weights the objective learns besides the model's (none, unless a method has a network)."""
+        return []
+
+    def auxiliary_optimizer(self) -> dict:
+        """Adam's settings (lr, betas) for ``auxiliary_parameters``."""
+        return {}
+
+    def auxiliary_terms(self, model, output: VAEOutput, *, step: int, next_batch, generator=None) -> dict:
+        """Scalar terms of the auxiliary step, ``auxiliary_loss`` among them (with gradients)."""
         return {}
 
     def state_dict(self) -> dict:
@@ -496,18 +530,9 @@ class CapacityLoss(Objective):
     def __call__(self, output, x, step):
         terms = self.elbo_terms(output, x)
         c = self.capacity(step)
-        terms["capacity"] = torch.tensor(c, dtype=terms["kl"].dtype, device=terms["kl"].device)
+        terms["capacity"] = terms["kl"].new_full((), c)        # made on kl's device: no copy from the host
         terms["loss"] = terms["recon"] + self.gamma * (terms["kl"] - c).abs()   # Burgess et al. 2018, eq. (8)
         return terms
-
-
-def _adam(params, **kwargs) -> torch.optim.Adam:
-    """Adam, fused into one kernel where this torch supports it (the discriminator's 5M weights: ~20% faster on CPU)."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, **kwargs)
 
 
 class FactorVAELoss(Objective):
@@ -517,11 +542,12 @@ class FactorVAELoss(Objective):
     discriminator's logits (density-ratio trick).  The discriminator's weights are frozen in this
     step: gamma * TC trains the encoder only.
 
-    Discriminator step (``auxiliary_update``, after the VAE's optimiser step): a second batch x'
+    Discriminator step (``auxiliary_terms``, after the VAE's optimiser step): a second batch x'
     is encoded without gradients, z' ~ q(z|x') is permuted dimension-wise (``permute_dims``), and
-    D minimises the cross entropy of "z from q(z)" (class 0: the first batch's codes, detached)
-    against "z' from prod_j q(z_j)" (class 1), with its own Adam optimiser (lr 1e-4, betas
-    (0.5, 0.9) as in Kim & Mnih 2018).  Nothing of this update reaches the encoder.
+    D minimises the cross entropy ``disc_loss`` of "z from q(z)" (class 0: the first batch's codes,
+    detached) against "z' from prod_j q(z_j)" (class 1).  The training loop steps D with its own
+    Adam optimiser (``auxiliary_optimizer``: lr 1e-4, betas (0.5, 0.9) as in Kim & Mnih 2018).
+    Nothing of this update reaches the encoder.
 
     gamma: Locatello et al. 2019 sweep gamma in {10, 20, 30, 40, 50, 100} on dSprites.
     """
@@ -540,18 +566,25 @@ class FactorVAELoss(Objective):
             raise ValueError(f"disc_betas must be two numbers in [0, 1), got {disc_betas!r}")
         self.disc_hidden, self.disc_layers = int(disc_hidden), int(disc_layers)
         self.discriminator: Discriminator | None = None
-        self.disc_optimizer: torch.optim.Optimizer | None = None
+
+    auxiliary_loss = "disc_loss"
 
     def formula(self):
         return "recon + kl + gamma * tc_disc   (tc_disc: the discriminator's TC estimate)"
 
     def prepare(self, model, dataset_size, device, seed=0):
-        """Build the discriminator (seeded, without touching torch's global random state) and its optimiser."""
+        """Build the discriminator (seeded, without touching torch's global random state)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.discriminator = Discriminator(model.latent_dim, self.disc_hidden, self.disc_layers)
         self.discriminator.to(device)
-        self.disc_optimizer = _adam(self.discriminator.parameters(), lr=self.disc_lr, betas=self.disc_betas)
+
+    def auxiliary_parameters(self):
+        self._require_discriminator()
+        return list(self.discriminator.parameters())
+
+    def auxiliary_optimizer(self):
+        return {"lr": self.disc_lr, "betas": self.disc_betas}
 
     def _require_discriminator(self):
         if self.discriminator is None:
@@ -580,31 +613,31 @@ class FactorVAELoss(Objective):
         accuracy = 0.5 * ((logits_q.argmax(1) == 0).float().mean() + (logits_perm.argmax(1) == 1).float().mean())
         return loss, accuracy
 
-    def train_discriminator(self, z: torch.Tensor, z_other: torch.Tensor, generator=None) -> dict:
-        """One optimiser step of D on detached codes ``z`` (class 0) and ``permute_dims(z_other)`` (class 1)."""
+    def discriminator_terms(self, z: torch.Tensor, z_other: torch.Tensor, generator=None) -> dict:
+        """D's loss (with gradients for D only) on detached codes ``z`` (class 0) and ``permute_dims(z_other)`` (class 1).
+
+        Returns ``disc_loss`` (minimise it with an optimiser over ``discriminator.parameters()``)
+        and ``disc_accuracy``.
+        """
         self._require_discriminator()
         self.discriminator.requires_grad_(True)
         z_permuted = permute_dims(z_other.detach(), generator)
         loss, accuracy = self.discriminator_loss(z.detach(), z_permuted)
-        self.disc_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.disc_optimizer.step()
-        return {"disc_loss": loss.detach(), "disc_accuracy": accuracy.detach()}
+        return {"disc_loss": loss, "disc_accuracy": accuracy.detach()}
 
-    def auxiliary_update(self, model, output, *, step, next_batch, generator=None):
+    def auxiliary_terms(self, model, output, *, step, next_batch, generator=None):
         with torch.no_grad():                              # Algorithm 2, lines 7-8: a second batch
             mu, logvar = model.encode(next_batch())
             z_other = sample_gaussian(mu, logvar, generator)
-        return self.train_discriminator(output.z, z_other, generator)
+        return self.discriminator_terms(output.z, z_other, generator)
 
     def state_dict(self):
         self._require_discriminator()
-        return {"discriminator": self.discriminator.state_dict(), "disc_optimizer": self.disc_optimizer.state_dict()}
+        return {"discriminator": self.discriminator.state_dict()}
 
     def load_state_dict(self, state):
         self._require_discriminator()
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.disc_optimizer.load_state_dict(state["disc_optimizer"])
+        self.discriminator.load_state_dict(state["discriminator"])   # (older checkpoints also hold D's optimiser)
 
 
 class BetaTCVAELoss(Objective):
@@ -647,7 +680,8 @@ class BetaTCVAELoss(Objective):
             raise RuntimeError("beta-TCVAE needs dataset_size (the number of training images): pass it to "
                                "make_objective('btcvae', dataset_size=N), or train with train.fit which sets it")
         terms = self.elbo_terms(output, x)
-        terms.update(tc_decomposition(output.z, output.mu, output.logvar, self.dataset_size, self.estimator))
+        terms.update(tc_decomposition(output.z, output.mu, output.logvar, self.dataset_size, self.estimator,
+                                      check_values=False))           # mu, logvar checked in elbo_terms
         terms["loss"] = (terms["recon"] + self.alpha * terms["mi"] + self.beta * terms["tc"]
                          + self.gamma * terms["dw_kl"])                     # Chen et al. 2018, eq. (4)
         return terms

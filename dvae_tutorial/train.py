@@ -11,18 +11,22 @@ Each step: take the next batch of image indices (the training pool is visited in
 new random order from a seeded ``torch.Generator``, so a batch never holds an image twice, as
 minibatch stratified sampling assumes), ``x = dataset.images(idx, device)``, ``output = model(x,
 sample=True)``, ``terms = objective(output, x, step)``, one Adam step on ``terms["loss"]``, then
-``objective.auxiliary_update(...)`` (FactorVAE trains its discriminator there, with its own
-optimiser; every other method does nothing).  The MI / TC / dimension-wise KL decomposition
-(``losses.tc_decomposition``) is logged for every method, so lessons can put them side by side.
+the objective's auxiliary step: FactorVAE's discriminator, stepped here with its own Adam
+optimiser on ``objective.auxiliary_terms(...)["disc_loss"]`` (no other method has one).  The MI /
+TC / dimension-wise KL decomposition (``losses.tc_decomposition``) is logged for every method, so
+lessons can put them side by side.  ``Trainer`` holds these parts, one method per concern.
 
 Reproducible: the same seed gives the same numbers on the same device and thread count; the loop
 draws its randomness from its own generators and never reseeds torch's global state.  A
 ``KeyboardInterrupt`` (the stop button in Jupyter) ends training cleanly: the model, the history
-so far and ``interrupted=True`` come back.  A NaN or infinite term stops training with an error
-naming the term and the step, before the bad step changes the weights.
+so far and ``interrupted=True`` come back.  The terms stay on the device and reach the history
+every ``check_every`` steps, in one synchronisation that also checks them and the weights: a NaN
+or infinite value stops training with ``NonFiniteLossError`` naming the step and the term (or
+weight), after rolling the model, its optimisers and the checkpoint back to the last checked state.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -33,6 +37,7 @@ import numpy as np
 import torch
 
 from . import config
+from .denormals import flush_denormals
 from .files import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
@@ -46,22 +51,33 @@ from .losses import Objective, make_objective, tc_decomposition
 from .models import VAE
 
 __all__ = ["fit", "run", "TrainResult", "TrainState", "NonFiniteLossError", "TensorImages", "EpochSampler",
-           "split_indices", "machine",
+           "Batches", "TermLog", "Trainer", "adam", "auxiliary_optimizer", "split_indices", "machine",
            "save_checkpoint", "load_checkpoint", "atomic_write", "build_from_checkpoint", "CHECKPOINT_NAME"]
 
 DECOMPOSITION_TERMS = ("mi", "tc", "dw_kl")
-POSTFIX_EVERY = 10   # steps between progress-bar postfix updates
+CHECK_EVERY = 10     # steps between copies of the terms to the host (and NaN checks, progress-bar updates)
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss term became NaN or infinite; ``.term``, ``.step`` and the ``.history`` up to that step."""
+    """A loss term or a weight became NaN or infinite.
 
-    def __init__(self, term: str, value: float, step: int, history: dict, before_update: bool = True):
+    ``.term`` (a term of the objective, or a weight's name), ``.value``, ``.step``, ``.history``
+    (every step before ``.step``), ``.kept_steps`` (the steps of the state the model, its
+    optimisers and the checkpoint were rolled back to), ``.weights`` (the names of the non-finite
+    weights) and ``.checkpoint_dir``.
+    """
+
+    def __init__(self, term: str, value: float, step: int, history: dict, kept_steps: int | None = None,
+                 weights: list | tuple = (), checkpoint_dir=None):
         self.term, self.value, self.step, self.history = term, value, step, history
-        when = ("before this step changed the model's weights" if before_update
-                else "after the model's update of this step")
+        self.kept_steps, self.weights, self.checkpoint_dir = kept_steps, list(weights), checkpoint_dir
+        what = f"the weight {term!r} became {value}" if term in self.weights else f"the loss term {term!r} became {value}"
+        broken = f" (non-finite weights: {', '.join(self.weights[:3])}{', ...' if len(self.weights) > 3 else ''})" \
+            if self.weights and term not in self.weights else ""
+        kept = "" if kept_steps is None else f"; the model was rolled back to step {kept_steps}, the last checked finite state"
+        saved = "" if checkpoint_dir is None else f", saved in {checkpoint_dir}"
         super().__init__(
-            f"the loss term {term!r} became {value} at step {step}; training stopped {when}. "
+            f"{what} at step {step}{broken}; training stopped{kept}{saved}. "
             f"Try a lower learning rate, a smaller weight on that term, or check the data for NaNs")
 
 
@@ -184,8 +200,9 @@ def _json_ready(value):
 # --------------------------------------------------------------------------------------------------
 # the loop
 # --------------------------------------------------------------------------------------------------
-def _check_fit_arguments(model, dataset, steps, batch_size, lr, indices, eval_every, checkpoint_every, checkpoint_dir):
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
+def _check_fit_arguments(model, dataset, steps, batch_size, lr, indices, eval_every, checkpoint_every, checkpoint_dir,
+                         check_every):
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("check_every", check_every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
@@ -212,19 +229,269 @@ def _check_fit_arguments(model, dataset, steps, batch_size, lr, indices, eval_ev
     return torch.as_tensor(pool)
 
 
-def _record(history: dict, name: str, value) -> None:
-    history.setdefault(name, []).append(value)
+def adam(params, **kwargs) -> torch.optim.Adam:
+    """Adam over ``params``, fused into one kernel per step where this torch supports it (CPU since torch 2.4).
+
+    The per-tensor loop of plain Adam is ~10% of a step of the Burgess net on a 2-core CPU; the fused
+    kernel does the same update (Kingma & Ba 2015, Algorithm 1) in one pass.
+    """
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):   # an older torch, or a device without the fused kernel
+        return torch.optim.Adam(params, **kwargs)
+
+
+def auxiliary_optimizer(objective: Objective) -> torch.optim.Adam | None:
+    """Adam over the objective's own weights (FactorVAE's discriminator) with its settings; None if it has none.
+
+    Call after ``objective.prepare(...)``, which builds those weights.
+    """
+    params = objective.auxiliary_parameters()
+    return adam(params, **objective.auxiliary_optimizer()) if params else None
+
+
+class Batches:
+    """The training batches: ``next()`` gives the images of the next ``EpochSampler`` batch on ``device``."""
+
+    def __init__(self, dataset, pool: torch.Tensor, batch_size: int, seed: int, device, channels_last: bool):
+        self.dataset, self.device, self.channels_last = dataset, device, channels_last
+        self.sampler = EpochSampler(pool, batch_size, torch.Generator().manual_seed(seed))
+
+    def next(self) -> torch.Tensor:
+        x = self.dataset.images(self.sampler.next(), self.device)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+class TermLog:
+    """Every step's terms, kept on the device and copied to the host every few steps (one synchronisation).
+
+    ``add(step, terms)`` stacks a step's scalar terms into one tensor (and keeps ``kl_per_dim``);
+    ``flush()`` copies what is pending to the host in one transfer, with a flag per weight tensor
+    saying whether it is finite, and returns the rows without adding them to ``history`` (the
+    caller checks them first, then ``commit``s them).
+    """
+
+    def __init__(self, history: dict):
+        self.history = history                   # name -> list of per-step values (a checkpoint's format)
+        self.names: list[str] | None = None
+        self.pending: list[tuple[int, torch.Tensor, torch.Tensor | None]] = []
+
+    def add(self, step: int, terms: dict) -> None:
+        scalars = {k: v for k, v in terms.items() if isinstance(v, torch.Tensor) and v.ndim == 0}
+        if self.names is None:
+            self.names = list(scalars)
+        elif list(scalars) != self.names:
+            raise RuntimeError(f"the objective returned the terms {list(scalars)} at step {step}, "
+                               f"but {self.names} before; an objective must return the same terms every step")
+        values = torch.stack([scalars[k].detach().float() for k in self.names])
+        per_dim = terms.get("kl_per_dim")
+        self.pending.append((step, values, None if per_dim is None else per_dim.detach().float()))
+
+    def flush(self, weights: Iterable[torch.Tensor]) -> tuple[list[dict], list[bool]]:
+        """Pending rows ``[{"step", name: float, "kl_per_dim": list}]`` and, per weight tensor, whether it is finite."""
+        weights = list(weights)
+        pieces = [v for _, v, _ in self.pending] + [d for _, _, d in self.pending if d is not None]
+        flags = [torch.isfinite(w.detach()).all().float().reshape(1) for w in weights]
+        if not pieces and not flags:
+            return [], []
+        host = torch.cat([p.reshape(-1) for p in pieces + flags]).cpu().tolist()   # the one synchronisation
+        n, rows, at = len(self.names or ()), [], 0
+        for step, _, _ in self.pending:
+            rows.append({"step": step, **dict(zip(self.names, host[at:at + n]))})
+            at += n
+        for row, (_, _, per_dim) in zip(rows, self.pending):
+            if per_dim is not None:
+                row["kl_per_dim"] = host[at:at + per_dim.numel()]
+                at += per_dim.numel()
+        self.pending = []
+        return rows, [f == 1.0 for f in host[at:]]
+
+    def commit(self, rows: list[dict]) -> None:
+        for row in rows:
+            for name, value in row.items():
+                self.history.setdefault(name, []).append(value)
 
 
 def _as_arrays(history: dict) -> dict:
     return {k: np.asarray(v, dtype=np.int64 if k == "step" else np.float64) for k, v in history.items()}
 
 
+def _truncated(history: dict, steps: int) -> dict:
+    return {k: list(v[:steps]) for k, v in history.items()}
+
+
+def _first_non_finite(rows: list[dict]) -> tuple[dict, str] | None:
+    """The first row with a NaN or infinite term, and that term (the culprit, not the sum ``loss``)."""
+    for row in rows:
+        bad = [k for k, v in row.items() if k not in ("step", "kl_per_dim") and not math.isfinite(v)]
+        if bad:
+            return row, next((k for k in bad if k != "loss"), bad[0])
+    return None
+
+
+class Trainer:
+    """The parts of one training run, one method per concern; ``fit`` drives them.
+
+    - ``optimisation_step``: one batch, the model's Adam step, then the objective's auxiliary step;
+    - ``record`` / ``check``: the terms go to a ``TermLog``; every ``check_every`` steps they are
+      copied to the host and checked, with the weights, for NaNs and infinities;
+    - ``snapshot`` / ``roll_back``: the last checked state is kept in memory, and restored when a
+      check fails;
+    - ``checkpoint``: that state, the history and the settings, written to ``checkpoint_dir``;
+    - ``evaluate``: the hooks, model in eval mode.
+    """
+
+    def __init__(self, model, objective: Objective, batches: Batches, *, lr: float, seed: int, device,
+                 dataset_size: int, run_config: dict, hooks: tuple, checkpoint_dir: Path | None,
+                 track_decomposition: bool):
+        self.model, self.objective, self.batches, self.device = model, objective, batches, device
+        self.dataset_size, self.run_config, self.hooks = dataset_size, run_config, hooks
+        self.checkpoint_dir, self.track_decomposition = checkpoint_dir, track_decomposition
+        objective.prepare(model, dataset_size, device, seed)
+        self.optimizer = adam(model.parameters(), lr=lr)
+        self.aux_optimizer = auxiliary_optimizer(objective)   # FactorVAE's discriminator: its own Adam
+        self.noise = torch.Generator(device=device).manual_seed(seed + 1)
+        self.log = TermLog({})
+        self.evaluations: list = []
+        self.wall_before = 0.0          # seconds of earlier sessions of a resumed run
+        self.started = time.perf_counter()
+        self.saved_state: dict | None = None
+
+    # -- state ---------------------------------------------------------------------------------------
+    @property
+    def steps_done(self) -> int:
+        return len(self.log.history.get("step", []))
+
+    def state(self) -> dict:
+        """Everything that resumes training exactly, besides the history: weights, optimisers, random states."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "objective": self.objective.state_dict(),
+                "auxiliary_optimizer": None if self.aux_optimizer is None else self.aux_optimizer.state_dict(),
+                "rng": {"batches": self.batches.sampler.state(), "noise": self.noise.get_state()}}
+
+    def load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.objective.load_state_dict(state["objective"])
+        aux = state.get("auxiliary_optimizer") or state["objective"].get("disc_optimizer")   # older checkpoints
+        if self.aux_optimizer is not None and aux is not None:
+            self.aux_optimizer.load_state_dict(aux)
+        self.batches.sampler.load_state(state["rng"]["batches"])
+        self.noise.set_state(state["rng"]["noise"])
+
+    def resume_from(self, checkpoint: dict) -> None:
+        _check_resumable(checkpoint["config"], self.run_config)
+        self.load_state(checkpoint)
+        self.log.history, self.evaluations = checkpoint["history"], checkpoint["evaluations"]
+        self.wall_before = checkpoint["wall_time"]
+
+    def snapshot(self) -> None:
+        """Keep the current (checked, finite) state in memory, to roll back to."""
+        self.saved_state = {"state": copy.deepcopy(self.state()), "steps": self.steps_done,
+                            "evaluations": len(self.evaluations)}
+
+    def roll_back(self) -> int:
+        """Restore the last snapshot; returns its number of steps."""
+        self.load_state(self.saved_state["state"])
+        steps = self.saved_state["steps"]
+        self.log.history = _truncated(self.log.history, steps)
+        self.evaluations = self.evaluations[:self.saved_state["evaluations"]]
+        return steps
+
+    # -- one step ------------------------------------------------------------------------------------
+    def optimisation_step(self, step: int) -> dict:
+        """One batch through the model and the objective, Adam steps; returns the step's terms (tensors)."""
+        x = self.batches.next()
+        output = self.model(x, sample=True, generator=self.noise)
+        terms = self.objective(output, x, step)
+        if self.track_decomposition and not all(k in terms for k in DECOMPOSITION_TERMS):
+            with torch.no_grad():
+                terms.update(tc_decomposition(output.z.detach(), output.mu.detach(), output.logvar.detach(),
+                                              self.dataset_size, check_values=False))
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        self.optimizer.step()
+        terms.update(self.auxiliary_step(output, step))
+        return terms
+
+    def auxiliary_step(self, output, step: int) -> dict:
+        """The objective's own optimiser step (FactorVAE: the discriminator's); nothing for other methods."""
+        if self.aux_optimizer is None:
+            return {}
+        terms = self.objective.auxiliary_terms(self.model, output, step=step, next_batch=self.batches.next,
+                                               generator=self.noise)
+        self.aux_optimizer.zero_grad(set_to_none=True)
+        terms[self.objective.auxiliary_loss].backward()
+        self.aux_optimizer.step()
+        return {k: v.detach() for k, v in terms.items()}
+
+    # -- history and checks --------------------------------------------------------------------------
+    def weights(self) -> list[tuple[str, torch.Tensor]]:
+        named = [(f"model.{k}", p) for k, p in self.model.named_parameters()]
+        return named + [(f"objective.{i}", p) for i, p in enumerate(self.objective.auxiliary_parameters())]
+
+    def check(self) -> dict:
+        """Copy the pending terms to the history if they and the weights are finite; else roll back and raise.
+
+        Returns the last step's scalar terms (for the progress bar).
+        """
+        weights = self.weights()
+        rows, finite = self.log.flush(p for _, p in weights)
+        bad_row = _first_non_finite(rows)
+        bad_weights = [name for (name, _), ok in zip(weights, finite) if not ok]
+        if bad_row is None and not bad_weights:
+            self.log.commit(rows)
+            self.snapshot()
+            return {k: v for k, v in rows[-1].items() if k not in ("step", "kl_per_dim")} if rows else {}
+        if bad_row is not None:
+            row, term = bad_row
+            good = rows[:rows.index(row)]
+            value, step = row[term], row["step"]
+        else:                                   # finite terms, but the last update broke a weight
+            good, term, value, step = rows, bad_weights[0], math.nan, rows[-1]["step"] if rows else self.steps_done
+        self.log.commit(good)
+        history = _as_arrays(self.log.history)          # every finite step, for the error
+        kept = self.roll_back()
+        if self.checkpoint_dir is not None:
+            self.checkpoint()
+        raise NonFiniteLossError(term, value, step, history, kept_steps=kept, weights=bad_weights,
+                                 checkpoint_dir=self.checkpoint_dir)
+
+    # -- checkpoints and evaluation ------------------------------------------------------------------
+    def elapsed(self) -> float:
+        """Seconds of training, earlier sessions of a resumed run included."""
+        return self.wall_before + time.perf_counter() - self.started
+
+    def checkpoint(self) -> None:
+        save_checkpoint(self.checkpoint_dir, {
+            "format": CHECKPOINT_FORMAT, "config": self.run_config, "step": self.steps_done, "wall_time": self.elapsed(),
+            **self.state(), "history": self.log.history, "evaluations": self.evaluations})
+
+    def evaluate(self, step_count: int) -> None:
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                state = TrainState(step_count, self.model, self.objective, self.log.history, self.device)
+                for hook in self.hooks:
+                    values = hook(state)
+                    if values:
+                        self.evaluations.append({"step": step_count, **{k: float(v) for k, v in values.items()}})
+        finally:
+            self.model.train()
+
+
+def _due(every: int | None, done: int, steps: int) -> bool:
+    """True every ``every`` steps, except at the last step (handled once the loop ends)."""
+    return bool(every) and done % every == 0 and done != steps
+
+
 def fit(model: torch.nn.Module, objective: Objective, dataset, *, steps: int, batch_size: int = 64,
         lr: float = 1e-3, seed: int = 0, device=None, indices=None, eval_every: int | None = None,
         hooks: Iterable[Callable] = (), checkpoint_dir=None, checkpoint_every: int | None = None,
         resume: bool = False, progress: bool = True, track_decomposition: bool = True,
-        channels_last: bool | None = None, extra_config: dict | None = None) -> TrainResult:
+        channels_last: bool | None = None, check_every: int = CHECK_EVERY,
+        extra_config: dict | None = None) -> TrainResult:
     """Train ``model`` with ``objective`` on ``dataset`` for ``steps`` optimiser steps (in total).
 
     Arguments:
@@ -244,138 +511,69 @@ def fit(model: torch.nn.Module, objective: Objective, dataset, *, steps: int, ba
             method, not only beta-TCVAE.
         channels_last: train with conv weights stored channels-last (default: on CPU, where it is
             about 10% faster); the model comes back in the usual (contiguous) layout.
+        check_every: the terms stay on the device and are copied to the history every
+            ``check_every`` steps (and before hooks, checkpoints and the end), in one
+            synchronisation that also checks them and the weights for NaNs and infinities.  A
+            non-finite value stops training with ``NonFiniteLossError`` naming the step and the
+            term (or weight): the model, its optimisers and the checkpoint go back to the last
+            checked state, at most ``check_every`` steps earlier.
     """
     pool = _check_fit_arguments(model, dataset, steps, batch_size, lr, indices, eval_every, checkpoint_every,
-                                checkpoint_dir)
+                                checkpoint_dir, check_every)
     device = config.choose_device(device)
     if channels_last is None:
         channels_last = device.type == "cpu"
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    dataset_size = int(pool.numel())
-    objective.prepare(model, dataset_size, device, seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-
-    sampler = EpochSampler(pool, batch_size, torch.Generator().manual_seed(seed))
-    noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
+    checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir (the run folder to continue)")
     run_config = _json_ready(dict(
         method=objective.name, objective=objective.hparams, model=getattr(model, "config", {}), seed=seed,
-        batch_size=batch_size, lr=lr, steps=steps, dataset_size=dataset_size, machine=machine(),
+        batch_size=batch_size, lr=lr, steps=steps, dataset_size=int(pool.numel()), machine=machine(),
         **(extra_config or {})))
+    trainer = Trainer(model, objective, Batches(dataset, pool, batch_size, seed, device, channels_last), lr=lr,
+                      seed=seed, device=device, dataset_size=int(pool.numel()), run_config=run_config,
+                      hooks=tuple(hooks), checkpoint_dir=checkpoint_dir, track_decomposition=track_decomposition)
+    if resume and (checkpoint_dir / CHECKPOINT_NAME).exists():
+        trainer.resume_from(load_checkpoint(checkpoint_dir, device="cpu"))
+    start = trainer.steps_done
+    trainer.snapshot()
 
-    history: dict = {}
-    evaluations: list = []
-    start, previous_wall = 0, 0.0
-    checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-    if resume:
-        if checkpoint_dir is None:
-            raise ValueError("resume=True needs checkpoint_dir (the run folder to continue)")
-        if (checkpoint_dir / CHECKPOINT_NAME).exists():
-            ckpt = load_checkpoint(checkpoint_dir, device="cpu")
-            _check_resumable(ckpt["config"], run_config)
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            objective.load_state_dict(ckpt["objective"])
-            sampler.load_state(ckpt["rng"]["batches"])
-            noise_generator.set_state(ckpt["rng"]["noise"])
-            history, evaluations = ckpt["history"], ckpt["evaluations"]
-            start, previous_wall = ckpt["step"], ckpt["wall_time"]
-
-    def draw_batch() -> torch.Tensor:
-        x = dataset.images(sampler.next(), device)
-        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-    def checkpoint(step_count: int, wall: float) -> None:
-        save_checkpoint(checkpoint_dir, {
-            "format": CHECKPOINT_FORMAT, "config": run_config, "step": step_count, "wall_time": wall,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "objective": objective.state_dict(),
-            "rng": {"batches": sampler.state(), "noise": noise_generator.get_state()},
-            "history": history, "evaluations": evaluations})
-
-    def evaluate(step_count: int) -> None:
-        model.eval()
-        try:
-            with torch.no_grad():
-                state = TrainState(step_count, model, objective, history, device)
-                for hook in hooks:
-                    values = hook(state)
-                    if values:
-                        evaluations.append({"step": step_count, **{k: float(v) for k, v in values.items()}})
-        finally:
-            model.train()
-
-    hooks = tuple(hooks)
     interrupted = False
-    # Subnormal floats (|x| < 1.2e-38) appear in the weights' gradients as training goes on and are ~100x slower
-    # on x86 CPUs: flushing them to zero made late training steps ~40% faster here.  Set back to torch's default
-    # (off) when the loop ends.
-    flush_denormal = device.type == "cpu" and torch.set_flush_denormal(True)
-    wall_start = time.perf_counter()
+    trainer.started = time.perf_counter()
     bar = config.progress(total=steps, initial=start, desc=objective.name, **({} if progress else {"disable": True}))
     model.train()
-    try:
-        for step in range(start, steps):
-            x = draw_batch()
-            output = model(x, sample=True, generator=noise_generator)
-            terms = objective(output, x, step)
-            if track_decomposition and not all(k in terms for k in DECOMPOSITION_TERMS):
-                with torch.no_grad():
-                    terms.update(tc_decomposition(output.z.detach(), output.mu.detach(), output.logvar.detach(),
-                                                  dataset_size))
-            values = _scalar_values(terms)
-            _stop_if_not_finite(values, step, history)
-            optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            optimizer.step()
-            extra = _scalar_values(objective.auxiliary_update(model, output, step=step, next_batch=draw_batch,
-                                                              generator=noise_generator))
-            _stop_if_not_finite(extra, step, history, before_update=False)
-            _record(history, "step", step)
-            for name, value in {**values, **extra}.items():
-                _record(history, name, value)
-            if "kl_per_dim" in terms:
-                _record(history, "kl_per_dim", terms["kl_per_dim"].detach().cpu().tolist())
-            bar.update(1)
-            if step % POSTFIX_EVERY == 0 or step == steps - 1:
-                bar.set_postfix({k: f"{v:.4g}" for k, v in {**values, **extra}.items()}, refresh=False)
-            done = step + 1
-            if eval_every and done % eval_every == 0 and done != steps:
-                evaluate(done)
-            if checkpoint_every and done % checkpoint_every == 0 and done != steps:
-                checkpoint(done, previous_wall + time.perf_counter() - wall_start)
-        if hooks:
-            evaluate(steps)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
-        if flush_denormal:
-            torch.set_flush_denormal(False)
-    steps_done = len(history.get("step", []))
-    wall = previous_wall + time.perf_counter() - wall_start
-    if checkpoint_dir is not None and steps_done > start:
-        checkpoint(steps_done, wall)
+    # Subnormal floats slow a trained net's steps on x86 CPUs: flushed to zero on every CPU thread (see denormals)
+    with flush_denormals(device.type == "cpu"):
+        try:
+            for step in range(start, steps):
+                trainer.log.add(step, trainer.optimisation_step(step))
+                bar.update(1)
+                done = step + 1
+                evaluate, save = _due(eval_every, done, steps), _due(checkpoint_every, done, steps)
+                if len(trainer.log.pending) >= check_every or evaluate or save or done == steps:
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in trainer.check().items()}, refresh=False)
+                if evaluate:
+                    trainer.evaluate(done)
+                if save:
+                    trainer.checkpoint()
+            if trainer.hooks:
+                trainer.evaluate(steps)
+        except KeyboardInterrupt:
+            interrupted = True
+            trainer.check()                     # the steps completed before the interrupt
+        finally:
+            bar.close()
+    wall = trainer.elapsed()
+    if checkpoint_dir is not None and trainer.steps_done > start:
+        trainer.checkpoint()
     if channels_last:
         model.to(memory_format=torch.contiguous_format)   # hand the model back in the usual layout
     model.eval()
-    return TrainResult(model, objective, _as_arrays(history), evaluations, interrupted, wall, steps_done, run_config)
-
-
-def _scalar_values(terms: dict) -> dict:
-    """Every scalar term as a Python float, with one device synchronisation."""
-    names = [k for k, v in terms.items() if isinstance(v, torch.Tensor) and v.ndim == 0]
-    if not names:
-        return {}
-    values = torch.stack([terms[k].detach().float() for k in names]).cpu().tolist()
-    return dict(zip(names, values))
-
-
-def _stop_if_not_finite(values: dict, step: int, history: dict, before_update: bool = True) -> None:
-    bad = [k for k, v in values.items() if not math.isfinite(v)]
-    if bad:
-        term = next((k for k in bad if k != "loss"), bad[0])   # name the culprit, not the sum
-        raise NonFiniteLossError(term, values[term], step, _as_arrays(history), before_update)
+    return TrainResult(model, objective, _as_arrays(trainer.log.history), trainer.evaluations, interrupted, wall,
+                       trainer.steps_done, run_config)
 
 
 def _check_resumable(saved: dict, current: dict) -> None:

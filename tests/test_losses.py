@@ -389,3 +389,46 @@ def test_posterior_and_estimator_errors():
 def test_bad_hyper_parameters_are_refused(name, kwargs, message):
     with pytest.raises(ValueError, match=message):
         losses.make_objective(name, **kwargs)
+
+
+# --- checks at the boundary, devices and dtypes ---------------------------------------------------
+def test_objectives_check_the_values_of_their_first_batch_only(batch_and_output):
+    model, x, out = batch_and_output
+    with pytest.raises(ValueError, match=r"pixels in \[0, 1\]"):
+        losses.make_objective("vae")(out, x * 255, 0)                 # uint8-scale images, first batch
+    nan_logits = out._replace(logits=out.logits.detach().clone().fill_(float("nan")))
+    with pytest.raises(ValueError, match="logits contains NaN"):
+        losses.make_objective("betavae")(nan_logits, x, 0)
+    nan_mu = out._replace(mu=out.mu.detach().clone().fill_(float("nan")))
+    with pytest.raises(ValueError, match="mu contains NaN"):
+        losses.make_objective("btcvae", dataset_size=100)(nan_mu, x, 0)
+    checked = losses.make_objective("vae")
+    checked(out, x, 0)                                                 # a good first batch ...
+    assert checked.values_checked
+    assert torch.isnan(checked(nan_logits, x, 1)["loss"])              # ... then no pass over the values:
+    with pytest.raises(ValueError, match="must have the same shape"):  # the training loop catches the NaN,
+        checked(out, x[:, :, :16], 2)                                  # shapes are still checked every call
+
+
+@pytest.mark.parametrize("name", sorted(losses.OBJECTIVES))
+def test_every_objective_computes_on_the_device_and_dtype_of_its_inputs(name):
+    # "meta" tensors have a device and a dtype but no values: a tensor made on the CPU (or in float32) inside
+    # the step would show up as a device (or dtype) mismatch here, as it would on a GPU
+    for device, dtype in (("meta", torch.float32), ("cpu", torch.float64)):
+        torch.manual_seed(0)
+        model = models.VAE(architecture="small", image_size=32).to(device=device, dtype=dtype)
+        x = torch.zeros(8, 1, 32, 32, device=device, dtype=dtype)
+        objective = losses.make_objective(name)
+        objective.prepare(model, dataset_size=1000, device=device)
+        objective.values_checked = device == "meta"                    # meta tensors have no values to check
+        if objective.auxiliary_parameters():
+            objective.discriminator.to(dtype)
+        out = model(x, sample=True)
+        terms = objective(out, x, step=10)
+        terms.update(losses.tc_decomposition(out.z, out.mu, out.logvar, 1000, check_values=False))
+        if objective.auxiliary_loss:
+            terms.update(objective.auxiliary_terms(model, out, step=10, next_batch=lambda: x))
+        for k, v in terms.items():
+            assert (v.device.type, v.dtype) == (device, dtype if k != "disc_accuracy" else v.dtype), (device, k)
+        terms["loss"].backward()
+        assert all(p.grad.device.type == device and p.grad.dtype == dtype for p in model.parameters())

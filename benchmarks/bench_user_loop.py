@@ -1,0 +1,229 @@
+"""Images/s of the training loop as a user runs it, side by side with YannDubs/disentangling-vae's loop.
+
+    flock /tmp/dvae-heavy.lock python benchmarks/bench_user_loop.py --reference /path/to/disentangling-vae
+    python benchmarks/bench_user_loop.py --quick --dataset dsprites-small        # a smoke run (seconds)
+
+Rows, all beta-TCVAE (beta = 6, minibatch stratified sampling):
+
+- ``cli``: ``python -m dvae_tutorial train --method btcvae --beta 6 --batch-size 64`` in a fresh
+  process, on the full 64x64 dSprites (its defaults: Burgess et al. 2018 net, 10% held out,
+  checkpoints every 1000 steps, progress bar on);
+- ``cli, trained net``: the same command with ``--resume`` from a run folder whose weights were
+  replaced by the shipped ``btcvae`` model (trained 12,000 steps): a trained decoder makes
+  subnormal floats that a fresh one does not;
+- ``live_run``: ``runs.live_run``'s training (the lessons' small net, 32x32, batch 128, full data
+  set), fresh, and ``trained`` continuing from a net trained ``--trained-steps`` steps first;
+- ``reference`` (with ``--reference``, a checkout of github.com/YannDubs/disentangling-vae): its
+  ``Trainer`` epoch loop, ``init_specific_model("Burgess")``, ``BtcvaeLoss`` (their hyperparam.ini:
+  Adam lr 5e-4, anneal 10,000 steps) and a ``DataLoader`` over a data set that returns one image per
+  item converted as their ``DSprites`` does (``ToTensor`` of the 0/255 uint8 image), here over
+  ``--reference-images`` images drawn from the same dSprites (their class holds all 737,280 in
+  memory; the per-item cost is the same).  Its trained row loads the shipped btcvae weights into
+  their net (same layers; their mean / log-variance rows interleaved).  Their files are imported
+  from a temporary copy; nothing of theirs is kept in this repository.
+
+Each figure is (S2 - S1) * batch / (time of S2 steps - time of S1 steps): the first S1 steps
+(start-up, warm-up) cancel out.  Without ``--reference`` the table shows the last measured ratio.
+Take the figures on an otherwise idle machine; the table names it.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dvae_tutorial import data, losses, models, pretrained, runs, train
+
+REPO = Path(__file__).resolve().parents[1]
+# the last figures measured with the reference loop side by side (issue 15: CLI vs their loop, three runs)
+LAST_MEASURED = ("2026-11", "AMD EPYC, 2 cores, torch 2.13 CPU, before the changes of issue 15",
+                 "CLI 730 / 706 / 503 vs reference 628 / 492 / 450 images/s: 1.1-1.4x")
+
+
+# --------------------------------------------------------------------------------------------------
+# this project's paths
+# --------------------------------------------------------------------------------------------------
+def cli_wall_time(out: Path, steps: int, dataset: str, extra=()) -> float:
+    """Seconds of training (config.json's wall_time, cumulative over resumed sessions) of one CLI run."""
+    env = {k: v for k, v in os.environ.items() if k != "DVAE_TUTORIAL_FAST"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    cmd = [sys.executable, "-m", "dvae_tutorial", "train", "--method", "btcvae", "--beta", "6",
+           "--batch-size", "64", "--dataset", dataset, "--steps", str(steps), "--out", str(out), *extra]
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return json.loads((out / "config.json").read_text())["wall_time"]
+
+
+def cli_rate(s1: int, s2: int, dataset: str, work: Path, trained: bool) -> float:
+    times = []
+    for steps in (s1, s2):
+        out = work / f"cli-{'trained' if trained else 'fresh'}-{steps}"
+        extra = ()
+        if trained:   # a one-step run folder, its weights replaced by the shipped model's, then resumed
+            cli_wall_time(out, 1, dataset)
+            checkpoint = train.load_checkpoint(out)
+            checkpoint["model"] = pretrained.load("btcvae").state_dict()
+            train.save_checkpoint(out, checkpoint)
+            steps, extra = steps + 1, ("--resume",)
+        times.append(cli_wall_time(out, steps, dataset, extra))
+    return (s2 - s1) * 64 / (times[1] - times[0])
+
+
+def live_run_rate(s1: int, s2: int, dataset, trained_steps: int) -> tuple[float, float]:
+    """(fresh, trained) images/s of live_run's training: small net, 32x32, batch 128."""
+    fresh = [runs.live_run("btcvae", steps=s, hparams={"beta": 6}, dataset=dataset, cache=False).wall_time
+             for s in (s1, s2)]
+    base = train.run("btcvae", dataset, steps=trained_steps, hparams={"beta": 6}, architecture="small",
+                     batch_size=128, seed=0)
+    later = []
+    for s in (s1, s2):
+        model = models.VAE(**base.model.config)
+        model.load_state_dict(base.model.state_dict())
+        later.append(train.fit(model, losses.make_objective("btcvae", beta=6), dataset, steps=s, batch_size=128,
+                               seed=1).wall_time)
+    return (s2 - s1) * 128 / (fresh[1] - fresh[0]), (s2 - s1) * 128 / (later[1] - later[0])
+
+
+# --------------------------------------------------------------------------------------------------
+# the reference loop (imported from a temporary copy of its checkout)
+# --------------------------------------------------------------------------------------------------
+REFERENCE_FILES = ("disvae/training.py", "disvae/models/vae.py", "disvae/models/encoders.py",
+                   "disvae/models/decoders.py", "disvae/models/losses.py", "disvae/models/discriminator.py",
+                   "disvae/utils/initialization.py", "disvae/utils/math.py")
+
+
+def import_reference(checkout: Path, work: Path):
+    """Their Trainer, init_specific_model and get_loss_f, without their data / plotting dependencies."""
+    root = work / "reference"
+    for name in REFERENCE_FILES:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(checkout / name, root / name)
+    for package in ("disvae", "disvae/models", "disvae/utils"):
+        (root / package / "__init__.py").write_text("")      # their disvae/__init__ imports the evaluation too
+    sys.modules.setdefault("imageio", types.ModuleType("imageio"))   # only their GIF writer needs it
+    model_io = types.ModuleType("disvae.utils.modelIO")
+    model_io.save_model = lambda *args, **kwargs: None
+    sys.modules["disvae.utils.modelIO"] = model_io
+    if not hasattr(np, "product"):        # their nets call np.product, removed in numpy 2
+        np.product = np.prod
+    sys.path.insert(0, str(root))
+    from disvae.models.losses import get_loss_f
+    from disvae.models.vae import init_specific_model
+    from disvae.training import Trainer
+    return Trainer, init_specific_model, get_loss_f
+
+
+class OneImagePerItem(torch.utils.data.Dataset):
+    """What their DSprites.__getitem__ does: one uint8 image, times 255, through ToTensor (-> float / 255)."""
+
+    def __init__(self, images: np.ndarray):
+        self.imgs = images                               # (n, 64, 64) uint8 of {0, 1}
+
+    def __len__(self):
+        return len(self.imgs)
+
+    def __getitem__(self, idx):
+        sample = np.expand_dims(self.imgs[idx], axis=-1) * 255
+        tensor = torch.from_numpy(sample.transpose((2, 0, 1))).contiguous()   # torchvision's to_tensor
+        return tensor.to(torch.float32).div(255), 0
+
+
+def reference_weights(their_model, ours: torch.nn.Module) -> dict:
+    """Our Burgess net's weights in their layer names (same layers in the same order)."""
+    state = {}
+    latent = ours.latent_dim
+    interleave = torch.stack([torch.arange(latent), torch.arange(latent) + latent], dim=1).reshape(-1)
+    for (name, theirs), mine in zip(their_model.state_dict().items(), ours.state_dict().values()):
+        if name.startswith("encoder.mu_logvar_gen"):
+            mine = mine[interleave]                      # theirs: view(-1, D, 2) -> rows mu_0, logvar_0, mu_1, ...
+        if theirs.shape != mine.shape:
+            raise ValueError(f"{name}: their {tuple(theirs.shape)} vs ours {tuple(mine.shape)}")
+        state[name] = mine
+    return state
+
+
+def reference_rate(checkout: Path, work: Path, images: np.ndarray, s1: int, s2: int, trained: bool) -> float:
+    Trainer, init_specific_model, get_loss_f = import_reference(checkout, work)
+    dataset = OneImagePerItem(images)
+    times = []
+    for steps in (s1, s2):
+        torch.manual_seed(1234)
+        model = init_specific_model("Burgess", (1, 64, 64), 10)
+        if trained:
+            model.load_state_dict(reference_weights(model, pretrained.load("btcvae")))
+        optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
+        loss_f = get_loss_f("btcvae", n_data=len(dataset), device=torch.device("cpu"), rec_dist="bernoulli",
+                            reg_anneal=10000, btcvae_A=1, btcvae_B=6, btcvae_G=1)
+        trainer = Trainer(model, optimizer, loss_f, device=torch.device("cpu"), save_dir=str(work))
+        sampler = torch.utils.data.RandomSampler(dataset, num_samples=steps * 64)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=64, sampler=sampler)
+        model.train()
+        start = time.perf_counter()
+        trainer._train_epoch(loader, storer=collections.defaultdict(list), epoch=0)   # as their Trainer.__call__
+        times.append(time.perf_counter() - start)
+    return (s2 - s1) * 64 / (times[1] - times[0])
+
+
+# --------------------------------------------------------------------------------------------------
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reference", type=Path, help="a checkout of github.com/YannDubs/disentangling-vae")
+    parser.add_argument("--dataset", default="dsprites", choices=("dsprites", "dsprites-small"))
+    parser.add_argument("--steps", type=int, nargs=2, default=(20, 220), metavar=("S1", "S2"),
+                        help="64x64 rows: time S2 steps minus S1 steps")
+    parser.add_argument("--live-steps", type=int, nargs=2, default=(50, 550), metavar=("S1", "S2"))
+    parser.add_argument("--trained-steps", type=int, default=3000, help="live_run's trained net: steps first")
+    parser.add_argument("--reference-images", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few steps everywhere")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps, args.live_steps, args.trained_steps, args.reference_images = (2, 6), (2, 6), 20, 2000
+
+    small = args.dataset == "dsprites-small"
+    ds64 = data.DSprites.small() if small else data.DSprites()        # rendered (once) before any clock runs
+    ds32 = data.DSprites.small(image_size=32) if small else data.DSprites(image_size=32)
+    machine = train.machine()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        s1, s2 = args.steps
+        rows.append(("cli", "fresh", "burgess 64x64, batch 64", cli_rate(s1, s2, args.dataset, work, False)))
+        rows.append(("cli", "trained", "burgess 64x64, batch 64", cli_rate(s1, s2, args.dataset, work, True)))
+        fresh, later = live_run_rate(*args.live_steps, ds32, args.trained_steps)
+        rows.append(("runs.live_run", "fresh", "small 32x32, batch 128", fresh))
+        rows.append(("runs.live_run", f"trained {args.trained_steps} steps", "small 32x32, batch 128", later))
+        if args.reference is not None:
+            rng = np.random.default_rng(0)
+            idx = np.sort(rng.choice(len(ds64), size=min(args.reference_images, len(ds64)), replace=False))
+            images = ds64.images(idx)[:, 0].to(torch.uint8).numpy()
+            for state in ("fresh", "trained"):
+                rows.append(("reference", state, "burgess 64x64, batch 64",
+                             reference_rate(args.reference, work, images, s1, s2, state == "trained")))
+
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores, {machine['torch_threads']} torch threads, "
+          f"torch {machine['torch']}, python {machine['python']}")
+    print(f"data: {args.dataset}; 64x64 rows time steps {args.steps[1]} - {args.steps[0]}, "
+          f"live_run rows {args.live_steps[1]} - {args.live_steps[0]}")
+    reference = {state: rate for path, state, _, rate in rows if path == "reference"}
+    print(f"{'path':<15} {'net':<18} {'setting':<24} {'images/s':>9} {'vs reference':>13}")
+    for path, state, setting, rate in rows:
+        ratio = reference.get(state) if path == "cli" else None
+        print(f"{path:<15} {state:<18} {setting:<24} {rate:>9.0f} "
+              f"{(f'{rate / ratio:.2f}x' if ratio else ''):>13}")
+    if not reference:
+        date, where, figures = LAST_MEASURED
+        print(f"reference not run (give --reference CHECKOUT); last measured {date} on {where}: {figures}")
+
+
+if __name__ == "__main__":
+    main()
