@@ -427,7 +427,7 @@ def test_every_objective_computes_on_the_device_and_dtype_of_its_inputs(name):
         terms = objective(out, x, step=10)
         terms.update(losses.tc_decomposition(out.z, out.mu, out.logvar, 1000, check_values=False))
         if objective.auxiliary_loss:
-            terms.update(objective.auxiliary_terms(model, out, step=10, next_batch=lambda: x))
+            terms.update(objective.auxiliary_terms(model, out, step=10, next_batch=lambda x=x: x))
         for k, v in terms.items():
             assert (v.device.type, v.dtype) == (device, dtype if k != "disc_accuracy" else v.dtype), (device, k)
         terms["loss"].backward()
