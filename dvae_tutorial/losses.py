@@ -209,7 +209,9 @@ def log_importance_weights(batch_size: int, dataset_size: int, estimator: str = 
     derives it as a lower bound, and it is biased: a row sums to 1/N, not 1, and the anchor x_i
     weighs as much as any other image.  Its log q(z) is too low by about log B where the
     posteriors do not overlap and by about log N where they all coincide, so the printed MI / TC /
-    dim-wise KL are shifted; only the part that depends on the weights' ratios reaches the gradients.
+    dim-wise KL are shifted.  The constant log(N B) has no gradient, but the bias depends on the
+    overlap, hence on the parameters, and the anchor's weight differs from MSS's: the gradients of
+    the two estimates differ (lesson 05 measures it).
 
     ``"mss"``, minibatch stratified sampling (Chen et al. 2018, appendix C.2; the paper writes the
     batch as B_{M+1}, so M = B - 1 here).  For the code z_i of image n* = x_i the data set is

@@ -289,7 +289,8 @@ class SweepExplorer:
         body = "".join(f"<tr><td>{t}</td><td style='text-align:right'>{_format_number(v)}</td></tr>" for t, v in rows)
         return (f"<b>{self.name} = {_key(self.slider.value)}</b>, {run.settings.get('steps', '?')} steps"
                 f"<table>{body}</table><small>averages over the last 10% of steps, nats; mi, tc, dw_kl "
-                f"are minibatch estimates (lesson 05) and can be slightly negative</small>")
+                f"are the minibatch (MSS) estimates of training, which lesson 05 measures off by nats "
+                f"on a trained encoder (TC negative for most models): compare rows, not values</small>")
 
     def _update(self, _change=None):
         self.traversal.value, self.kl_bars.value = self.pictures(self.slider.value)

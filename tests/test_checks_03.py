@@ -63,3 +63,16 @@ def test_final_kl_prediction(capsys):
         checks.check_final_kl(30.0, c_max=20, gamma=1000)
     with pytest.raises(ExerciseError, match="number of nats"):
         checks.check_final_kl("ten", c_max=10, gamma=3)
+
+
+def test_final_kl_accepts_every_right_answer():
+    class AboveC:                        # gamma = 3 is small: the model bought a few nats above C
+        last = {"kl": 12.4}
+
+    for right in (10.0, 9.2, 11.0, 12.4, 13.5):       # C_max, the measured KL, and anything between (10%)
+        assert checks.check_final_kl(right, c_max=10, gamma=3, run=AboveC())
+    for wrong, message in ((5.0, "pushes it UP"), (16.0, "sits at C")):
+        with pytest.raises(ExerciseError, match=message):
+            checks.check_final_kl(wrong, c_max=10, gamma=3, run=AboveC())
+    with pytest.raises(ExerciseError, match="sits at C"):   # without a run, only C_max (within 10%)
+        checks.check_final_kl(12.4, c_max=10, gamma=3)

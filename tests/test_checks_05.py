@@ -1,6 +1,7 @@
 """The lesson-05 checks accept the reference answers and explain typical wrong ones."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,6 +16,46 @@ def right_weights(batch, n):
 def test_mss_weights_accepts_the_paper_layout(capsys):
     assert checks.check_mss_weights(right_weights)
     assert "correct" in capsys.readouterr().out
+
+
+def remainder_in_the_last_column(batch, n):
+    """The paper's layout (appendix C.2): the anchor's remaining stratum on the last other image."""
+    w = torch.full((batch, batch), 1 / (batch - 1), dtype=torch.float64)
+    for i in range(batch):
+        w[i, i] = 1 / n
+        w[i, batch - 1 if i != batch - 1 else batch - 2] = (n - batch + 1) / (n * (batch - 1))
+    return w.log()
+
+
+def equal_strata(batch, n):
+    """Every other image stands for (N - 1)/(B - 1) images: w_ij = (N - 1)/(N (B - 1)), w_ii = 1/N."""
+    w = torch.full((batch, batch), (n - 1) / (n * (batch - 1)), dtype=torch.float64)
+    return w.fill_diagonal_(1 / n).log()
+
+
+def remainder_at_random(batch, n):
+    w = torch.full((batch, batch), 1 / (batch - 1), dtype=torch.float64)
+    g = np.random.default_rng(batch)
+    for i in range(batch):
+        w[i, i] = 1 / n
+        others = [j for j in range(batch) if j != i]
+        w[i, others[g.integers(len(others))]] = (n - batch + 1) / (n * (batch - 1))
+    return w.log()
+
+
+@pytest.mark.parametrize("alternative", [remainder_in_the_last_column, equal_strata, remainder_at_random,
+                                         lambda b, n: right_weights(b, n).numpy()])
+def test_mss_weights_accepts_every_right_layout(alternative):
+    assert checks.check_mss_weights(alternative)
+
+
+def one_image_takes_the_rest(batch, n):
+    """Rows sum to 1 with 1/N on the diagonal, but one other image stands for all N - 1 others."""
+    w = torch.full((batch, batch), 1e-12, dtype=torch.float64)
+    for i in range(batch):
+        w[i, i] = 1 / n
+        w[i, (i + 1) % batch] = 1 - 1 / n - (batch - 2) * 1e-12
+    return w.log()
 
 
 def published_layout(batch, n):
@@ -33,7 +74,8 @@ def published_layout(batch, n):
     (published_layout, "column 0"),
     (lambda b, n: torch.full((b, b), 1 / b, dtype=torch.float64).fill_diagonal_(1 / n).log(), "sum to 1"),
     (lambda b, n: right_weights(b, n)[:-1], "must be"),
-    (lambda b, n: right_weights(b, n).roll(1, dims=1), "placed differently"),
+    (lambda b, n: right_weights(b, n).roll(1, dims=1), "anchor"),
+    (one_image_takes_the_rest, "stratum"),
 ])
 def test_mss_weights_explains_typical_mistakes(wrong, message):
     with pytest.raises(ExerciseError, match=message):

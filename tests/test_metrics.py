@@ -471,3 +471,19 @@ def test_plots_label_factors_and_annotate_values(split):
 def test_versions_name_what_changes_scores():
     v = metrics.versions()
     assert {"numpy", "scikit-learn", "torch"} <= set(v) and all(isinstance(x, str) for x in v.values())
+
+
+def test_gaussian_total_correlation_matches_the_closed_form_and_ignores_scale():
+    rho, d, n = 0.6, 3, 200_000
+    cov = np.full((d, d), rho) + (1 - rho) * np.eye(d)
+    codes = np.random.default_rng(0).multivariate_normal(np.zeros(d), cov, size=n)
+    exact = -0.5 * np.log(np.linalg.det(cov))                 # unit variances: R = cov
+    assert abs(metrics.gaussian_total_correlation(codes) - exact) < 0.01
+    scaled = codes * np.array([1e-3, 5.0, 40.0]) + 7.0         # TC sees correlations only
+    assert np.isclose(metrics.gaussian_total_correlation(scaled), metrics.gaussian_total_correlation(codes))
+    independent = np.random.default_rng(1).normal(size=(n, d))
+    assert metrics.gaussian_total_correlation(independent) < 1e-3
+    with_constant = np.column_stack([codes[:1000], np.zeros(1000)])     # a constant latent is left out
+    assert np.isclose(metrics.gaussian_total_correlation(with_constant), metrics.gaussian_total_correlation(codes[:1000]))
+    with pytest.raises(ValueError, match="singular"):                    # an exact copy has no finite TC
+        metrics.gaussian_total_correlation(np.column_stack([codes[:1000], codes[:1000, 0]]))

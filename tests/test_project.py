@@ -1,4 +1,5 @@
 """The project's own promises: the README's commands, CI, and matching dependency lists."""
+import json
 import re
 from pathlib import Path
 
@@ -72,3 +73,18 @@ def test_docstrings_point_to_a_design_document_in_the_repository():
     for module in ("config", "files", "data", "models", "losses", "metrics", "train", "evaluation", "recipes",
                    "runs", "pretrained"):
         assert f"`{module}`" in text, module
+
+
+def test_every_lesson_links_the_notation_page_at_its_top():
+    """docs/notation.md gives each weight one name (beta, gamma_C, gamma_F, alpha/beta_TC/gamma_dw);
+    every lesson points to it from its first cell, and the page exists where the link points."""
+    page = ROOT / "docs" / "notation.md"
+    text = page.read_text(encoding="utf-8")
+    for name in (r"\gamma_C", r"\gamma_F", r"\beta_{TC}", r"\gamma_{dw}", "1 + \\gamma_F", "Common mistakes"):
+        assert name in text, f"docs/notation.md lost {name!r}"
+    lessons = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert len(lessons) >= 7
+    for path in lessons:
+        first = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+        assert "](../docs/notation.md)" in first, f"{path.name}: the first cell must link ../docs/notation.md"
+        assert (path.parent / "../docs/notation.md").resolve() == page.resolve()

@@ -90,22 +90,30 @@ def check_capacity_loss(loss_fn) -> bool:
 def check_final_kl(predicted_kl: float, c_max: float, gamma: float, run=None) -> bool:
     """Predict the KL (nats) at the end of a run whose capacity C rose to ``c_max`` and then stayed there.
 
-    Once the model has learnt what it can, a nat of KL away from C costs gamma nats of loss and buys
-    less reconstruction than that, so the KL sits at C: the answer is C_max (within 10%).  With
-    ``run`` (a ``runs.LiveRun``), the run's measured KL is printed next to the prediction.
+    Below C both the penalty gamma * |KL - C| and the reconstruction push the KL up, so the KL does not
+    end below C.  Above C each nat costs gamma nats of loss, so the KL goes above C only as far as a nat
+    still buys more than gamma nats of reconstruction: at C_max, or somewhat above it when gamma is
+    small.  Every answer from C_max (less 10%) up to the run's measured KL (plus 10%) is right; without
+    ``run`` (a ``runs.LiveRun``, whose measured KL is printed next to the prediction) the range is
+    C_max within 10%.  A run that measured less than C (e.g. one still on the mean-image plateau) also
+    accepts its own value.
     """
     try:
         predicted_kl = float(predicted_kl)
     except (TypeError, ValueError):
         raise ExerciseError(f"give the predicted KL as a number of nats, got {predicted_kl!r}") from None
-    measured = "" if run is None else f"; the run measured KL = {run.last['kl']:.2f} nats over its last 10% of steps"
-    if math.isclose(predicted_kl, c_max, rel_tol=0.1):
-        return _passed(f"with gamma = {gamma:g} the KL is held at C: predicted {predicted_kl:.2f}, "
-                       f"C_max = {c_max:g}{measured}")
-    if predicted_kl < 0.5 * c_max:
-        hint = ("the KL does not stay small: below C the penalty gamma * |KL - C| pushes it UP, so the model "
-                "spends C nats")
+    measured_kl = None if run is None else float(run.last["kl"])
+    measured = "" if run is None else f"; the run measured KL = {measured_kl:.2f} nats over its last 10% of steps"
+    low = 0.9 * (c_max if measured_kl is None else min(c_max, measured_kl))
+    high = 1.1 * (c_max if measured_kl is None else max(c_max, measured_kl))
+    if low <= predicted_kl <= high:
+        return _passed(f"with gamma = {gamma:g} the KL is held at C or a little above it: predicted "
+                       f"{predicted_kl:.2f}, C_max = {c_max:g}{measured}")
+    if predicted_kl < low:
+        hint = ("the KL does not stay small: below C the penalty gamma * |KL - C| pushes it UP, and so does the "
+                "reconstruction, so the model spends at least C nats")
     else:
-        hint = (f"every nat of KL away from C costs gamma = {gamma:g} nats of loss; once the model has learnt the "
-                "easy factors, a nat of KL buys less reconstruction than that, so the KL sits at C")
-    raise ExerciseError(f"you predicted {predicted_kl:.2f} nats for C_max = {c_max:g}. {hint}")
+        hint = (f"every nat of KL above C costs gamma = {gamma:g} nats of loss; once the model has learnt the "
+                "easy factors, a nat of KL buys less reconstruction than that, so the KL sits at C (or a little "
+                "above it)")
+    raise ExerciseError(f"you predicted {predicted_kl:.2f} nats for C_max = {c_max:g}{measured}. {hint}")

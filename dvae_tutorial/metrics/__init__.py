@@ -61,6 +61,7 @@ from .mig import mig, mig_from_mutual_info
 from .modularity import modularity, modularity_explicitness
 from .posterior_mi import posterior_mutual_info_matrix
 from .sap import sap, sap_from_score_matrix, sap_score_matrix
+from .total_correlation import gaussian_total_correlation
 
 
 def versions() -> dict:
@@ -100,5 +101,6 @@ __all__ = [
     "disentanglement_completeness",
     "modularity",
     "modularity_explicitness",
+    "gaussian_total_correlation",
     "versions",
 ]
