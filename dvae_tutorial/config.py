@@ -3,6 +3,8 @@
 ``DVAE_TUTORIAL_FAST``    "1" makes notebooks and examples do less work (CI's fast mode).
 ``DVAE_TUTORIAL_DEVICE``  "cpu", "cuda", "cuda:1", ... overrides the automatic device choice.
 ``DVAE_TUTORIAL_CACHE``   folder for rendered data sets (default ``~/.cache/dvae_tutorial``).
+``DVAE_TUTORIAL_STATIC_PAGE``  "1" (set by the HTML site builder in its kernels) makes the slider panels hand
+                          over their pictures for every slider value, so the static page can switch them.
 """
 from __future__ import annotations
 
@@ -12,7 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-FAST: bool = os.environ.get("DVAE_TUTORIAL_FAST", "").strip().lower() not in ("", "0", "false", "no")
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+FAST: bool = _flag("DVAE_TUTORIAL_FAST")
+STATIC_PAGE: bool = _flag("DVAE_TUTORIAL_STATIC_PAGE")
 
 
 def fast_mode() -> bool:
@@ -20,13 +27,15 @@ def fast_mode() -> bool:
     return FAST
 
 
-def kernel_environment(fast: bool) -> dict:
-    """This process's environment for a notebook kernel, with ``DVAE_TUTORIAL_FAST`` set to 1 (fast) or removed."""
+def kernel_environment(fast: bool, static_page: bool = False) -> dict:
+    """This process's environment for a notebook kernel, with ``DVAE_TUTORIAL_FAST`` set to 1 (fast) or removed,
+    and ``DVAE_TUTORIAL_STATIC_PAGE`` set to 1 (``static_page``: the kernel's output becomes an HTML page) or removed."""
     env = dict(os.environ)
-    if fast:
-        env["DVAE_TUTORIAL_FAST"] = "1"
-    else:
-        env.pop("DVAE_TUTORIAL_FAST", None)
+    for name, on in (("DVAE_TUTORIAL_FAST", fast), ("DVAE_TUTORIAL_STATIC_PAGE", static_page)):
+        if on:
+            env[name] = "1"
+        else:
+            env.pop(name, None)
     return env
 
 

@@ -109,3 +109,38 @@ def test_sweep_explorer_selects_runs_and_redraws(sweep_runs, x):
         widgets.SweepExplorer({})
     with pytest.raises(TypeError, match="LiveRun"):
         widgets.SweepExplorer({1: "not a run"})
+
+
+def test_sweep_explorer_hands_over_every_runs_pictures_for_a_static_page(sweep_runs, x):
+    panel = widgets.SweepExplorer(sweep_runs, name="beta", x=x, n_steps=3, static=True)
+    panel.select(8)
+    bundle = panel.widget._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle          # JupyterLab still gets the live widget
+    frames = bundle[widgets.STATIC_SLIDER_MIME]
+    assert frames["labels"] == ["1", "8"] and frames["index"] == 1 and frames["name"] == "beta"
+    assert frames["slider"] == panel.slider.model_id
+    assert len(frames["frames"]) == 2 and frames["frames"][0] != frames["frames"][1]
+    for value, frame in zip((1, 8), frames["frames"]):
+        traversal, bars = panel.pictures(value)
+        assert widgets.png_data_uri(traversal) in frame and widgets.png_data_uri(bars) in frame
+        assert f"beta = {value}</b>" in frame
+    plain = widgets.SweepExplorer(sweep_runs, name="beta", x=x, n_steps=3, static=False)
+    assert widgets.STATIC_SLIDER_MIME not in plain.widget._repr_mimebundle_()
+
+
+def test_score_explorer_draws_the_selected_runs_scores_and_explains_bad_input():
+    scores = {4: {"mig": 0.3, "sap": 0.1}, 1: {"mig": 0.1, "sap": 0.05}, 16: {"mig": 0.2, "sap": 0.02}}
+    panel = widgets.ScoreExplorer(scores, name="beta", title="beta-VAE", static=True)
+    assert list(panel.slider.options) == [1, 4, 16] and panel.slider.value == 1
+    first = bytes(panel.picture.value)
+    assert first.startswith(b"\x89PNG")
+    panel.select(16)
+    assert bytes(panel.picture.value) != first and bytes(panel.picture.value) == panel.picture_png(16)
+    frames = panel.widget._repr_mimebundle_()[widgets.STATIC_SLIDER_MIME]
+    assert frames["labels"] == ["1", "4", "16"] and frames["index"] == 2 and len(set(frames["frames"])) == 3
+    with pytest.raises(ValueError, match="has no scores; choose one of"):
+        panel.select(2)
+    with pytest.raises(ValueError, match="non-empty dict"):
+        widgets.ScoreExplorer({})
+    with pytest.raises(ValueError, match="the same scores"):
+        widgets.ScoreExplorer({1: {"mig": 0.1}, 2: {"sap": 0.1}})
