@@ -170,3 +170,27 @@ def course_runs(steps: int, c_steps: int, **live_run_kwargs) -> dict:
         hparams = dict(hparams, c_steps=c_steps) if method == "capacity" else dict(hparams)
         out[label] = live_run(method, steps=steps, hparams=hparams, seed=0, **live_run_kwargs)
     return out
+
+
+# The sweeps lessons 02-05 train for their slider panels, label -> (method, swept hyper-parameter, values, the other
+# hyper-parameters): the same settings as course_runs, one hyper-parameter moved.  Lesson 06 scores every run of them.
+COURSE_SWEEPS = {
+    "beta-VAE (lesson 02)": ("betavae", "beta", (1, 2, 4, 8, 16), {}),
+    "capacity, C_max (lesson 03)": ("capacity", "c_max", (5, 10, 20), {"gamma": 3}),        # + c_steps
+    "capacity, gamma (lesson 03)": ("capacity", "gamma", (3, 10, 1000), {"c_max": 20}),     # + c_steps
+    "FactorVAE (lesson 04)": ("factorvae", "gamma", (10, 40, 100), {"disc_lr": FACTORVAE_DISC_LR}),
+    "beta-TCVAE (lesson 05)": ("btcvae", "beta", (1, 6, 10), {}),
+}
+
+
+def course_sweeps(steps: int, c_steps: int, **live_run_kwargs) -> dict:
+    """Every sweep of ``COURSE_SWEEPS`` as ``{label: (name, {value: LiveRun})}`` (cached: lessons 02-05 trained them).
+
+    ``c_steps``: the capacity runs' C rises over these steps (lesson 03).  Each sweep is ``sweep(...)`` with
+    seed 0, so a run is loaded whenever its lesson ran before with the same ``steps``.
+    """
+    out = {}
+    for label, (method, name, values, fixed) in COURSE_SWEEPS.items():
+        fixed = dict(fixed, c_steps=c_steps) if method == "capacity" else dict(fixed)
+        out[label] = (name, sweep(method, name, values, steps=steps, seed=0, fixed=fixed, **live_run_kwargs))
+    return out

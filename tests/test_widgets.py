@@ -144,3 +144,25 @@ def test_score_explorer_draws_the_selected_runs_scores_and_explains_bad_input():
         widgets.ScoreExplorer({})
     with pytest.raises(ValueError, match="the same scores"):
         widgets.ScoreExplorer({1: {"mig": 0.1}, 2: {"sap": 0.1}})
+
+
+def test_course_sweeps_are_the_sweeps_the_lessons_train(monkeypatch):
+    """Lesson 06 scores the sweeps of lessons 02-05 from the cache: the values and names must be the lessons'."""
+    from pathlib import Path
+
+    import nbformat
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    code = {p.name[:2]: "\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code")
+            for p in notebooks.glob("0[2-5]_*.ipynb")}
+    for label, (method, name, values, _fixed) in runs.COURSE_SWEEPS.items():
+        lesson = label[-3:-1]
+        assert f'runs.sweep("{method}", "{name}"' in code[lesson], f"lesson {lesson} no longer sweeps {method} {name}"
+        assert str(tuple(values)) in code[lesson], f"lesson {lesson} sweeps {name} over other values than {values}"
+    calls = []
+    monkeypatch.setattr(runs, "sweep", lambda method, name, values, **kw: calls.append((method, name, kw)) or {})
+    out = runs.course_sweeps(150, c_steps=100)
+    assert list(out) == list(runs.COURSE_SWEEPS) and all(isinstance(v, tuple) and v[1] == {} for v in out.values())
+    for method, name, kw in calls:
+        assert kw["steps"] == 150 and kw["seed"] == 0
+        assert ("c_steps" in kw["fixed"]) == (method == "capacity") and name not in kw["fixed"]
