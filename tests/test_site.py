@@ -105,6 +105,9 @@ def test_a_sweep_panel_becomes_a_static_slider_over_every_value(tiny_site):
     # the static snapshot for readers without JavaScript stays, at the final value
     assert re.search(r"<noscript>.*<code>beta = 4</code>.*</noscript>", page, re.S)
     assert site.STATIC_SLIDER not in page             # the frames are not also dumped as JSON
+    from dvae_tutorial import widgets
+
+    assert site.STATIC_SLIDER == widgets.STATIC_SLIDER_MIME   # the site reads what the panels write
 
 
 def test_static_slider_html_starts_where_asked_and_rejects_mismatched_frames():
