@@ -57,6 +57,8 @@ MATHJAX_JS = "mathjax/tex-svg-full.js"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 STATIC_SLIDER = "application/vnd.dvae-tutorial.static-slider+json"     # = widgets.STATIC_SLIDER_MIME
+LAB_CSS = "jupyterlab/lab.css"        # nbconvert's lab styles, shared by the pages of a site
+LAB_CSS_FILES = ("static/index.css", "static/theme-light.css")
 DOCS_OUT = Path("docs/lessons")       # the repository's full-mode build of the lessons (``--docs``)
 DOCS_IMAGE_QUALITY = 80
 DOCS_MAX_MB = 15.0
@@ -409,6 +411,9 @@ nav.dvae-nav a {text-decoration: none;}
 </style>
 {%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block extra_css -%}
+{%- if resources.dvae_lab_css %}<link rel="stylesheet" href="{{ resources.dvae_lab_css }}">{% endif -%}
+{%- endblock extra_css -%}
 {%- block body_header -%}
 {{ super() }}
 {{ resources.dvae_nav }}
@@ -421,15 +426,35 @@ nav.dvae-nav a {text-decoration: none;}
 """
 
 
-def _exporter():
+def _exporter(shared_css: bool = False):
+    """nbconvert's lab exporter with the site's template; ``shared_css``: leave nbconvert's JupyterLab styles out of
+    the page (the page links ``_static/jupyterlab/lab.css`` instead, written once per site by ``write_lab_css``)."""
+    import markupsafe
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    return HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"dvae_site.html.j2": PAGE_TEMPLATE})],
+    class SiteExporter(HTMLExporter):
+        def _init_resources(self, resources):
+            resources = super()._init_resources(resources)
+            if shared_css:
+                include = resources["include_css"]
+                resources["include_css"] = lambda name: markupsafe.Markup("") if name in LAB_CSS_FILES else include(name)
+            return resources
+
+    return SiteExporter(template_name="lab", extra_loaders=[DictLoader({"dvae_site.html.j2": PAGE_TEMPLATE})],
                         template_file="dvae_site.html.j2",
                         require_js_url=f"{STATIC}/{REQUIRE_JS}",
                         widget_renderer_url=f"{STATIC}/{WIDGET_RENDERER_JS}",
                         mathjax_url=f"{STATIC}/{MATHJAX_JS}")
+
+
+def write_lab_css(out: Path) -> Path:
+    """``out/_static/jupyterlab/lab.css``: nbconvert's JupyterLab styles, which every page would otherwise inline (250 KB each)."""
+    env = _exporter().environment
+    target = Path(out) / STATIC / LAB_CSS
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(env.loader.get_source(env, name)[0] for name in LAB_CSS_FILES), encoding="utf-8")
+    return target
 
 
 def _nav(previous: Path | None, following: Path | None) -> str:
@@ -442,18 +467,21 @@ def _nav(previous: Path | None, following: Path | None) -> str:
     return f'<nav class="dvae-nav">{left}<a href="index.html">all lessons</a>{right}</nav>'
 
 
-def render_page(nb, title: str, nav: str, image_quality: int | None = None) -> str:
+def render_page(nb, title: str, nav: str, image_quality: int | None = None, shared_css: bool = False) -> str:
     """The HTML page of an executed notebook (assets referenced under ``_static/``).
 
     ``image_quality``: re-encode every PNG (outputs, panels, widget state) as WebP at this quality (1-100);
-    None keeps the PNGs.
+    None keeps the PNGs.  ``shared_css``: link ``_static/jupyterlab/lab.css`` (see ``write_lab_css``) instead of
+    inlining nbconvert's JupyterLab styles.
     """
     nb.metadata["title"] = title or nb.metadata.get("title", "")
     if image_quality is not None:
         compress_widget_images(nb, image_quality)
     add_static_snapshots(nb)
     add_static_sliders(nb)
-    body, _ = _exporter().from_notebook_node(nb, resources={"dvae_nav": nav, "dvae_slider_script": SLIDER_SCRIPT})
+    resources = {"dvae_nav": nav, "dvae_slider_script": SLIDER_SCRIPT,
+                 "dvae_lab_css": f"{STATIC}/{LAB_CSS}" if shared_css else ""}
+    body, _ = _exporter(shared_css).from_notebook_node(nb, resources=resources)
     return body if image_quality is None else compress_data_uris(body, image_quality)
 
 
@@ -535,6 +563,7 @@ def build_site(src="notebooks", out="site", fast: bool = True, timeout: int = 60
     chosen = lesson_notebooks(src, select)
     out.mkdir(parents=True, exist_ok=True)
     copy_assets(out)
+    write_lab_css(out)
     notebooks = {path: nbformat.read(path, as_version=4) for path in lessons}
     titles = {path: lesson_title(nb) for path, nb in notebooks.items()}
     results: dict[Path, PageResult] = {}
@@ -552,7 +581,7 @@ def build_site(src="notebooks", out="site", fast: bool = True, timeout: int = 60
                    lessons[position + 1] if position + 1 < len(lessons) else None)
         try:
             page = out / f"{path.stem}.html"
-            page.write_text(render_page(nb, titles[path], nav, image_quality), encoding="utf-8")
+            page.write_text(render_page(nb, titles[path], nav, image_quality, shared_css=True), encoding="utf-8")
             result.page = page
         except Exception as err:   # a page that cannot be converted is a failure of that notebook too
             problem = f"converting to HTML: {type(err).__name__}: {err}"

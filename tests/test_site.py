@@ -110,6 +110,16 @@ def test_a_sweep_panel_becomes_a_static_slider_over_every_value(tiny_site):
     assert site.STATIC_SLIDER == widgets.STATIC_SLIDER_MIME   # the site reads what the panels write
 
 
+def test_pages_link_the_jupyterlab_styles_written_once_for_the_site(tiny_site):
+    out = tiny_site[0]
+    css = (out / site.STATIC / site.LAB_CSS).read_text(encoding="utf-8")
+    assert "--jp-border-width:" in css and ".jp-OutputArea" in css           # the theme and the layout rules
+    page = (out / "00_tiny.html").read_text(encoding="utf-8")
+    assert f'<link href="{site.STATIC}/{site.LAB_CSS}" rel="stylesheet"/>' in page
+    assert "--jp-border-width:" not in page                                   # not inlined again
+    assert "a.anchor-link" in page                                            # the template's own rules stay
+
+
 def test_static_slider_html_starts_where_asked_and_rejects_mismatched_frames():
     frames = {"name": "γ", "labels": ["10", "40", "100"], "index": 0, "frames": ["<p>a</p>", "<p>b</p>", "<p>c</p>"]}
     text = site.static_slider_html(frames)
