@@ -6,6 +6,8 @@
                           function; the command line has its own ``--fast`` flag.
 ``DVAE_TUTORIAL_DEVICE``  "cpu", "cuda", "cuda:1", ... overrides the automatic device choice.
 ``DVAE_TUTORIAL_CACHE``   folder for rendered data sets (default ``~/.cache/dvae_tutorial``).
+``DVAE_TUTORIAL_STATIC_PAGE``  "1" (set by the HTML site builder in its kernels) makes the slider panels hand
+                          over their pictures for every slider value, so the static page can switch them.
 """
 from __future__ import annotations
 
@@ -13,26 +15,39 @@ import os
 from pathlib import Path
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def fast_mode() -> bool:
     """True when ``DVAE_TUTORIAL_FAST`` asks for short runs (CI, quick checks); read on every call."""
-    return os.environ.get("DVAE_TUTORIAL_FAST", "").strip().lower() not in ("", "0", "false", "no")
+    return _flag("DVAE_TUTORIAL_FAST")
+
+
+def static_page() -> bool:
+    """True in a kernel the HTML site builder started (``DVAE_TUTORIAL_STATIC_PAGE``); read on every call."""
+    return _flag("DVAE_TUTORIAL_STATIC_PAGE")
 
 
 def __getattr__(name: str):
-    """``config.FAST``: ``fast_mode()`` at the moment it is read (a module attribute frozen at import would
-    miss a kernel's later change of the environment)."""
+    """``config.FAST`` / ``config.STATIC_PAGE``: the flag at the moment it is read (a module attribute frozen at
+    import would miss a kernel's later change of the environment)."""
     if name == "FAST":
         return fast_mode()
+    if name == "STATIC_PAGE":
+        return static_page()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def kernel_environment(fast: bool) -> dict:
-    """This process's environment for a notebook kernel, with ``DVAE_TUTORIAL_FAST`` set to 1 (fast) or removed."""
+def kernel_environment(fast: bool, static_page: bool = False) -> dict:
+    """This process's environment for a notebook kernel, with ``DVAE_TUTORIAL_FAST`` set to 1 (fast) or removed,
+    and ``DVAE_TUTORIAL_STATIC_PAGE`` set to 1 (``static_page``: the kernel's output becomes an HTML page) or removed."""
     env = dict(os.environ)
-    if fast:
-        env["DVAE_TUTORIAL_FAST"] = "1"
-    else:
-        env.pop("DVAE_TUTORIAL_FAST", None)
+    for name, on in (("DVAE_TUTORIAL_FAST", fast), ("DVAE_TUTORIAL_STATIC_PAGE", static_page)):
+        if on:
+            env[name] = "1"
+        else:
+            env.pop(name, None)
     return env
 
 

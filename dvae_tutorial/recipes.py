@@ -107,6 +107,7 @@ LESSON_RUNS = {r.name: r for r in (
     [_lesson_run("vae-small32", "vae", why="the course's VAE (lessons 01, 05, 06)"),
      _lesson_run("vae-gaussian-small32", "vae", {"distribution": "gaussian"}, why="lesson 01: likelihoods"),
      _lesson_run("vae-laplace-small32", "vae", {"distribution": "laplace"}, why="lesson 01: likelihoods")]
+    + _lesson_sweep("betavae", "beta", (0.5,))                                            # lesson 01 (with 02's 1, 2)
     + _lesson_sweep("betavae", "beta", (1, 2, 4, 8, 16))                                  # lesson 02
     + _lesson_sweep("capacity", "c_max", (5, 10, 20), CAPACITY)                           # lesson 03
     + _lesson_sweep("capacity", "gamma", (10, 1000), {"c_max": 20, "c_steps": CAPACITY["c_steps"]})  # lesson 03 (3 above)
@@ -119,6 +120,7 @@ LESSON_RUNS = {r.name: r for r in (
 
 # the sliders: sweep name -> (the hyper-parameter it moves, {value: recipe name})
 LESSON_SWEEPS = {
+    "betavae-beta-near1": ("beta", {v: f"betavae-beta{v:g}-small32" for v in (0.5, 1, 2)}),   # lesson 01
     "betavae-beta": ("beta", {v: f"betavae-beta{v}-small32" for v in (1, 2, 4, 8, 16)}),
     "capacity-c_max": ("c_max", {v: f"capacity-c_max{v}-small32" for v in (5, 10, 20)}),
     "capacity-gamma": ("gamma", {3: "capacity-c_max20-small32", 10: "capacity-gamma10-small32",

@@ -165,3 +165,19 @@ def course_runs(fast: bool) -> dict:
     """The course's five canonical live runs ``{label: LiveRun}`` (``recipes.COURSE_RUNS``; cached, trained once
     for all lessons).  ``fast``: their fast-mode variants (a lesson passes ``config.FAST``)."""
     return {label: recipe_run(name, fast) for label, name in recipes.COURSE_RUNS.items()}
+
+
+# The sweeps lessons 02-05 train for their slider panels (recipes.LESSON_SWEEPS), by the label lesson 06 shows.
+COURSE_SWEEPS = {
+    "beta-VAE (lesson 02)": "betavae-beta",
+    "capacity, C_max (lesson 03)": "capacity-c_max",
+    "capacity, gamma_C (lesson 03)": "capacity-gamma",
+    "FactorVAE (lesson 04)": "factorvae-gamma",
+    "beta-TCVAE (lesson 05)": "btcvae-beta",
+}
+
+
+def course_sweeps(fast: bool) -> dict:
+    """Every sweep of ``COURSE_SWEEPS`` as ``{label: (hyper-parameter, {value: LiveRun})}`` (cached: lessons 02-05
+    trained them).  ``fast``: their fast-mode variants (a lesson passes ``config.FAST``)."""
+    return {label: (recipes.LESSON_SWEEPS[name][0], recipe_sweep(name, fast)) for label, name in COURSE_SWEEPS.items()}

@@ -17,6 +17,17 @@ widget panel is replaced by a static snapshot of what it showed at the end of th
 texts and slider values, read from the same embedded state: the state at the end, also for a panel
 that a later cell changed), inside ``<noscript>``.
 
+A panel with a slider over trained runs (β, γ, C: ``widgets.SweepExplorer``, ``widgets.ScoreExplorer``)
+works on the page without a kernel: the kernels run with ``DVAE_TUTORIAL_STATIC_PAGE=1``, so each such panel
+hands over its pictures for every slider value when displayed, and the page shows them stacked under an
+HTML range input that switches them (a few lines of script in the page; ``add_static_sliders``).
+
+``--image-quality Q`` re-encodes every PNG of the pages as WebP at quality Q and ``--max-size-mb M`` fails
+the build when the site is larger; ``--docs`` is the repository's documentation build (full mode, WebP 80,
+at most 15 MB, into docs/lessons)::
+
+    python -m dvae_tutorial html --docs           # about an hour of CPU: every lesson in full mode
+
 A notebook that fails is reported by name and cell; its page is still written (with the traceback
 where the cell failed), the other lessons are still built, and ``build_site`` then raises
 ``SiteBuildError`` (``main`` returns 1).
@@ -24,7 +35,9 @@ where the cell failed), the other lessons are still built, and ``build_site`` th
 from __future__ import annotations
 
 import argparse
+import base64
 import html
+import io
 import re
 import shutil
 import sys
@@ -43,6 +56,16 @@ WIDGET_RENDERER_JS = "html-manager/embed-amd.js"
 MATHJAX_JS = "mathjax/tex-svg-full.js"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+STATIC_SLIDER = "application/vnd.dvae-tutorial.static-slider+json"     # = widgets.STATIC_SLIDER_MIME
+LAB_CSS = "jupyterlab/lab.css"        # nbconvert's lab styles, shared by the pages of a site
+LAB_CSS_FILES = ("static/index.css", "static/theme-light.css")
+DOCS_OUT = Path("docs/lessons")       # the repository's full-mode build of the lessons (``--docs``)
+DOCS_IMAGE_QUALITY = 80
+DOCS_MAX_MB = 15.0
+
+
+class SiteSizeError(RuntimeError):
+    """The built site is larger than the allowed size."""
 
 
 class SiteBuildError(RuntimeError):
@@ -142,7 +165,7 @@ def execute_notebook(nb, path: Path, fast: bool, timeout: int) -> str | None:
     # the kernel's own stderr (start-up warnings) goes to a file, not between the progress lines
     with tempfile.TemporaryFile() as kernel_log:
         try:
-            client.execute(env=config.kernel_environment(fast), stderr=kernel_log)
+            client.execute(env=config.kernel_environment(fast, static_page=True), stderr=kernel_log)
             return None
         except CellExecutionError as err:
             message = f"{where()}{err.ename}: {err.evalue}"
@@ -221,6 +244,137 @@ def add_static_snapshots(nb) -> int:
     return added
 
 
+# --- sliders that switch precomputed pictures (no kernel) --------------------------------------------
+
+def static_slider_html(frames: dict, index: int | None = None) -> str:
+    """An HTML range input over ``frames["frames"]`` (one HTML block per slider value), showing one at a time.
+
+    ``frames``: what a panel emits under ``STATIC_SLIDER`` (``widgets.StaticSliderPanel.static_frames``);
+    ``index``: the position to show first (default: the one the panel showed when displayed).  The block is
+    hidden until the page's script (``SLIDER_SCRIPT``) wires it up, so readers without JavaScript see the
+    ``<noscript>`` snapshot only.
+    """
+    labels, blocks = list(frames["labels"]), list(frames["frames"])
+    if not blocks or len(labels) != len(blocks):
+        raise ValueError(f"a static slider needs one label per frame, got {len(labels)} labels and {len(blocks)} frames")
+    index = frames.get("index", 0) if index is None else index
+    index = min(max(int(index), 0), len(blocks) - 1)
+    name = html.escape(str(frames.get("name", "value")))
+    body = "".join(f'<div class="dvae-frame" data-label="{html.escape(str(label))}"{"" if k == index else " hidden"}>'
+                   f"{block}</div>" for k, (label, block) in enumerate(zip(labels, blocks)))
+    return (f'<div class="dvae-static-slider" style="display:none">'
+            f'<label class="dvae-slider-label">{name} '
+            f'<input type="range" min="0" max="{len(blocks) - 1}" step="1" value="{index}" '
+            f'aria-label="{name}: {len(blocks)} trained values"> '
+            f'<output>{html.escape(str(labels[index]))}</output></label>'
+            f'<div class="dvae-frames">{body}</div>'
+            f'<small>One picture per trained value of {name}, computed when this page was built: the slider '
+            f'switches between them, no Python runs behind this page.</small></div>')
+
+
+def add_static_sliders(nb) -> int:
+    """Replace every panel output that carries its frames (``STATIC_SLIDER``) by a ``static_slider_html`` block.
+
+    The block starts at the value the panel's slider had at the end of the run (read from the embedded
+    widget state, as the snapshots are).  Run after ``add_static_snapshots``, which keys on the widget view.
+    Returns the number of panels replaced.
+    """
+    models = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    replaced = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            frames = output.get("data", {}).get(STATIC_SLIDER)
+            if not frames:
+                continue
+            index = models.get(frames.get("slider"), {}).get("state", {}).get("index")
+            output["data"] = {"text/html": static_slider_html(frames, index if isinstance(index, int) else None)}
+            replaced += 1
+    return replaced
+
+
+SLIDER_SCRIPT = r"""
+<script>
+// the static sliders (site.static_slider_html): the range input shows one precomputed frame at a time
+document.addEventListener('DOMContentLoaded', function () {
+  document.querySelectorAll('.dvae-static-slider').forEach(function (panel) {
+    var input = panel.querySelector('input[type=range]');
+    var output = panel.querySelector('output');
+    var frames = panel.querySelectorAll('.dvae-frames > .dvae-frame');
+    function show() {
+      var k = Number(input.value);
+      frames.forEach(function (frame, i) { frame.hidden = i !== k; });
+      output.textContent = frames[k].getAttribute('data-label');
+    }
+    input.addEventListener('input', show);
+    show();
+    panel.style.display = '';
+  });
+});
+</script>
+"""
+
+
+# --- smaller images (the docs build) ---------------------------------------------------------------------
+
+DATA_URI_PNG = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
+
+
+def webp_bytes(png: bytes, quality: int) -> bytes:
+    """An image's bytes (PNG) re-encoded as lossy WebP at ``quality`` (1-100)."""
+    from PIL import Image
+
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"image quality must be in 1..100 (WebP's scale), got {quality}")
+    image = Image.open(io.BytesIO(png))
+    image = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
+    buf = io.BytesIO()
+    image.save(buf, format="WEBP", quality=int(quality), method=6)
+    return buf.getvalue()
+
+
+def compress_data_uris(text: str, quality: int) -> str:
+    """Every ``data:image/png;base64,...`` in ``text`` re-encoded as a WebP data URI (kept PNG if not smaller)."""
+    def swap(match):
+        png = base64.b64decode(match.group(1))
+        webp = webp_bytes(png, quality)
+        return "data:image/webp;base64," + base64.b64encode(webp).decode("ascii") if len(webp) < len(png) \
+            else match.group(0)
+
+    return DATA_URI_PNG.sub(swap, text)
+
+
+def compress_widget_images(nb, quality: int) -> int:
+    """Re-encode the PNG images of ``nb``'s embedded widget state as WebP; returns how many were re-encoded."""
+    models = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    done = 0
+    for model in models.values():
+        if model.get("model_name") != "ImageModel" or (model.get("state", {}).get("format") or "png") != "png":
+            continue
+        for buffer in model.get("buffers", []):
+            if buffer.get("path") == ["value"] and buffer.get("encoding", "base64") == "base64":
+                webp = webp_bytes(base64.b64decode(buffer["data"]), quality)
+                buffer["data"] = base64.b64encode(webp).decode("ascii")
+                model["state"]["format"] = "webp"
+                done += 1
+    return done
+
+
+def site_size(out) -> int:
+    """Bytes of every file under ``out``."""
+    return sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
+
+
+def check_site_size(out, max_mb: float) -> int:
+    """The site's size in bytes; raises ``SiteSizeError`` naming the largest pages when it exceeds ``max_mb``."""
+    size = site_size(out)
+    if size > max_mb * 1e6:
+        pages = sorted(Path(out).rglob("*.html"), key=lambda p: p.stat().st_size, reverse=True)[:3]
+        largest = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in pages)
+        raise SiteSizeError(f"the site in {out} takes {size / 1e6:.1f} MB, more than the allowed {max_mb:g} MB "
+                            f"(largest pages: {largest}); lower --image-quality, or draw fewer/smaller figures")
+    return size
+
+
 # --- converting -----------------------------------------------------------------------------------------
 
 # The lab template, with MathJax 3 (the vendored copy) instead of MathJax 2 from a CDN, without the
@@ -252,29 +406,55 @@ nav.dvae-nav {display: flex; justify-content: space-between; gap: 1em; padding: 
               font-family: var(--jp-ui-font-family); font-size: 0.95em;}
 nav.dvae-nav a {text-decoration: none;}
 .jupyter-widgets {font-family: var(--jp-ui-font-family);}   /* as in JupyterLab, not the browser's serif */
+.dvae-static-slider {font-family: var(--jp-ui-font-family); margin: 0.3em 0;}
+.dvae-static-slider input[type=range] {width: 16em; vertical-align: middle;}
 </style>
 {%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block extra_css -%}
+{%- if resources.dvae_lab_css %}<link rel="stylesheet" href="{{ resources.dvae_lab_css }}">{% endif -%}
+{%- endblock extra_css -%}
 {%- block body_header -%}
 {{ super() }}
 {{ resources.dvae_nav }}
 {%- endblock body_header -%}
 {% block body_footer %}
 {{ resources.dvae_nav }}
+{{ resources.dvae_slider_script }}
 {{ super() }}
 {% endblock body_footer %}
 """
 
 
-def _exporter():
+def _exporter(shared_css: bool = False):
+    """nbconvert's lab exporter with the site's template; ``shared_css``: leave nbconvert's JupyterLab styles out of
+    the page (the page links ``_static/jupyterlab/lab.css`` instead, written once per site by ``write_lab_css``)."""
+    import markupsafe
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    return HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"dvae_site.html.j2": PAGE_TEMPLATE})],
+    class SiteExporter(HTMLExporter):
+        def _init_resources(self, resources):
+            resources = super()._init_resources(resources)
+            if shared_css:
+                include = resources["include_css"]
+                resources["include_css"] = lambda name: markupsafe.Markup("") if name in LAB_CSS_FILES else include(name)
+            return resources
+
+    return SiteExporter(template_name="lab", extra_loaders=[DictLoader({"dvae_site.html.j2": PAGE_TEMPLATE})],
                         template_file="dvae_site.html.j2",
                         require_js_url=f"{STATIC}/{REQUIRE_JS}",
                         widget_renderer_url=f"{STATIC}/{WIDGET_RENDERER_JS}",
                         mathjax_url=f"{STATIC}/{MATHJAX_JS}")
+
+
+def write_lab_css(out: Path) -> Path:
+    """``out/_static/jupyterlab/lab.css``: nbconvert's JupyterLab styles, which every page would otherwise inline (250 KB each)."""
+    env = _exporter().environment
+    target = Path(out) / STATIC / LAB_CSS
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(env.loader.get_source(env, name)[0] for name in LAB_CSS_FILES), encoding="utf-8")
+    return target
 
 
 def _nav(previous: Path | None, following: Path | None) -> str:
@@ -287,12 +467,22 @@ def _nav(previous: Path | None, following: Path | None) -> str:
     return f'<nav class="dvae-nav">{left}<a href="index.html">all lessons</a>{right}</nav>'
 
 
-def render_page(nb, title: str, nav: str) -> str:
-    """The HTML page of an executed notebook (assets referenced under ``_static/``)."""
+def render_page(nb, title: str, nav: str, image_quality: int | None = None, shared_css: bool = False) -> str:
+    """The HTML page of an executed notebook (assets referenced under ``_static/``).
+
+    ``image_quality``: re-encode every PNG (outputs, panels, widget state) as WebP at this quality (1-100);
+    None keeps the PNGs.  ``shared_css``: link ``_static/jupyterlab/lab.css`` (see ``write_lab_css``) instead of
+    inlining nbconvert's JupyterLab styles.
+    """
     nb.metadata["title"] = title or nb.metadata.get("title", "")
+    if image_quality is not None:
+        compress_widget_images(nb, image_quality)
     add_static_snapshots(nb)
-    body, _ = _exporter().from_notebook_node(nb, resources={"dvae_nav": nav})
-    return body
+    add_static_sliders(nb)
+    resources = {"dvae_nav": nav, "dvae_slider_script": SLIDER_SCRIPT,
+                 "dvae_lab_css": f"{STATIC}/{LAB_CSS}" if shared_css else ""}
+    body, _ = _exporter(shared_css).from_notebook_node(nb, resources=resources)
+    return body if image_quality is None else compress_data_uris(body, image_quality)
 
 
 def copy_assets(out: Path) -> None:
@@ -338,9 +528,10 @@ li {{margin: 0.4em 0;}}
 </head>
 <body>
 <h1>dvae-tutorial: disentangled representation learning, hands-on</h1>
-<p>The lessons in order, each run once to build these pages, with all their outputs. The panels show what
-they showed at the end of the run: their sliders move, but nothing recomputes the pictures, since no Python
-runs behind a static page. Open the notebooks in JupyterLab to explore. Built in {mode}.</p>
+<p>The lessons in order, each run once to build these pages, with all their outputs. The sliders over trained
+runs (β, γ, C) switch between pictures computed when the pages were built; the other panels show what they
+showed at the end of the run: their sliders move, but nothing recomputes the pictures, since no Python runs
+behind a static page. Open the notebooks in JupyterLab to explore. Built in {mode}.</p>
 <ul class="lessons">
 {chr(10).join(rows)}
 </ul>
@@ -352,21 +543,27 @@ runs behind a static page. Open the notebooks in JupyterLab to explore. Built in
     return index
 
 
-def build_site(src="notebooks", out="site", fast: bool = True, timeout: int = 600, select=None) -> Path:
+def build_site(src="notebooks", out="site", fast: bool = True, timeout: int = 600, select=None,
+               image_quality: int | None = None, max_mb: float | None = None) -> Path:
     """Run the lessons of ``src`` and write their pages, ``index.html`` and the assets to ``out``.
 
     ``fast``: run the kernels with ``DVAE_TUTORIAL_FAST=1`` (else without it); ``timeout``: seconds
-    per cell; ``select``: lessons to build (numbers, stems or file names; default every lesson).
+    per cell; ``select``: lessons to build (numbers, stems or file names; default every lesson);
+    ``image_quality``: re-encode the pages' PNGs as WebP at this quality (None: keep PNG); ``max_mb``:
+    raise ``SiteSizeError`` after the build when ``out`` holds more than this many MB.
     Prints one line per notebook with its time.  Returns the path of ``index.html``; raises
     ``SiteBuildError`` naming every failed notebook and cell after writing everything it could.
     """
     import nbformat
 
+    if image_quality is not None and not 1 <= int(image_quality) <= 100:
+        raise ValueError(f"image quality must be in 1..100 (WebP's scale), got {image_quality}")
     src, out = Path(src), Path(out)
     lessons = lesson_notebooks(src)
     chosen = lesson_notebooks(src, select)
     out.mkdir(parents=True, exist_ok=True)
     copy_assets(out)
+    write_lab_css(out)
     notebooks = {path: nbformat.read(path, as_version=4) for path in lessons}
     titles = {path: lesson_title(nb) for path, nb in notebooks.items()}
     results: dict[Path, PageResult] = {}
@@ -384,7 +581,7 @@ def build_site(src="notebooks", out="site", fast: bool = True, timeout: int = 60
                    lessons[position + 1] if position + 1 < len(lessons) else None)
         try:
             page = out / f"{path.stem}.html"
-            page.write_text(render_page(nb, titles[path], nav), encoding="utf-8")
+            page.write_text(render_page(nb, titles[path], nav, image_quality, shared_css=True), encoding="utf-8")
             result.page = page
         except Exception as err:   # a page that cannot be converted is a failure of that notebook too
             problem = f"converting to HTML: {type(err).__name__}: {err}"
@@ -399,6 +596,9 @@ def build_site(src="notebooks", out="site", fast: bool = True, timeout: int = 60
     failures = [r for r in results.values() if not r.ok]
     if failures:
         raise SiteBuildError(failures, out)
+    if max_mb is not None:
+        size = check_site_size(out, max_mb)
+        print(f"site size {size / 1e6:.1f} MB (allowed {max_mb:g} MB)", flush=True)
     return index
 
 
@@ -416,14 +616,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--full", action="store_true",
                         help="run the lessons in full mode (default: fast mode, DVAE_TUTORIAL_FAST=1)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell [600]")
+    parser.add_argument("--image-quality", type=int, default=None, metavar="Q",
+                        help="re-encode the pages' PNG images as WebP at quality Q, 1-100 [keep PNG]")
+    parser.add_argument("--max-size-mb", type=float, default=None, metavar="MB",
+                        help="fail when the site takes more than MB megabytes [no limit]")
+    parser.add_argument("--docs", action="store_true",
+                        help=f"the repository's docs build: --full --out {DOCS_OUT} --image-quality "
+                             f"{DOCS_IMAGE_QUALITY} --max-size-mb {DOCS_MAX_MB:g} (about an hour of CPU)")
     return parser
+
+
+def resolve_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    """``--docs`` filled in: full mode, ``docs/lessons``, WebP at quality 80, at most 15 MB (explicit options win)."""
+    if args.docs:
+        args.full = True
+        if args.out == Path("site"):
+            args.out = DOCS_OUT
+        args.image_quality = DOCS_IMAGE_QUALITY if args.image_quality is None else args.image_quality
+        args.max_size_mb = DOCS_MAX_MB if args.max_size_mb is None else args.max_size_mb
+    return args
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the site for parsed ``args``; 0 when every lesson ran, 1 when one failed, 2 for bad arguments."""
+    args = resolve_arguments(args)
     try:
-        build_site(args.src, args.out, fast=not args.full, timeout=args.timeout, select=args.lessons or None)
-    except SiteBuildError as err:
+        build_site(args.src, args.out, fast=not args.full, timeout=args.timeout, select=args.lessons or None,
+                   image_quality=args.image_quality, max_mb=args.max_size_mb)
+    except (SiteBuildError, SiteSizeError) as err:
         print(err, file=sys.stderr)
         return 1
     except (FileNotFoundError, ValueError) as err:

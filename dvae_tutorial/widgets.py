@@ -5,12 +5,20 @@ that computes what the panel shows, so tests and nbval run the panels without a 
 """
 from __future__ import annotations
 
+import base64
+import html
 import io
 
 import numpy as np
 
 from .models import ACTIVE_KL, active_latents
 from .plots import TRAVERSAL_LIMIT, as_numpy_images
+
+# A panel with a slider over trained runs (beta, gamma, C, ...) can also hand over what it shows for EVERY
+# slider value, under this MIME type next to the widget view when it is displayed; the HTML site
+# (``site.add_static_sliders``) turns it into a slider that switches these precomputed pictures in the
+# browser, with no kernel.  JupyterLab ignores the type (it renders the widget view).
+STATIC_SLIDER_MIME = "application/vnd.dvae-tutorial.static-slider+json"
 
 
 def png_bytes(image: np.ndarray, zoom: int = 4) -> bytes:
@@ -92,6 +100,58 @@ def figure_png(fig, dpi: int = 80) -> bytes:
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
+
+
+def png_data_uri(png: bytes) -> str:
+    """PNG bytes as a ``data:`` URI, for an ``<img src=...>`` that needs no file."""
+    return "data:image/png;base64," + base64.b64encode(bytes(png)).decode("ascii")
+
+
+def _panel_box(children, static_frames):
+    """A VBox of ``children`` whose display also carries ``static_frames()`` under ``STATIC_SLIDER_MIME``.
+
+    ``static_frames``: a function returning the frames dict (see ``StaticSliderPanel.static_frames``),
+    or None to display a plain VBox.
+    """
+    import ipywidgets as w
+
+    class PanelBox(w.VBox):
+        def _repr_mimebundle_(self, **kwargs):
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if static_frames is not None:
+                bundle[STATIC_SLIDER_MIME] = static_frames()
+            return bundle
+
+    return PanelBox(children)
+
+
+class StaticSliderPanel:
+    """What a panel with one ``SelectionSlider`` (``self.slider``, named ``self.name``) needs to work on a
+    static page: ``frame_html(value)``, the panel's pictures and text for one slider value, and
+    ``static_frames()``, all of them at once.
+
+    Subclasses build ``self.widget`` with ``self._box(children)``; when ``static`` is true (default:
+    ``config.STATIC_PAGE``, set by the HTML site builder), displaying the widget also emits every frame.
+    """
+
+    name: str
+    slider: object
+
+    def frame_html(self, value) -> str:
+        raise NotImplementedError
+
+    def static_frames(self) -> dict:
+        """``{"name", "labels", "index", "slider", "frames"}``: the slider's name, one label and one HTML
+        frame per value (images as ``data:`` URIs), the selected position and the slider's widget model id."""
+        values = list(self.slider.options)
+        return {"name": self.name, "labels": [_key(v) for v in values], "index": values.index(self.slider.value),
+                "slider": self.slider.model_id, "frames": [self.frame_html(v) for v in values]}
+
+    def _box(self, children, static: bool | None):
+        from . import config
+
+        static = config.STATIC_PAGE if static is None else static
+        return _panel_box(children, self.static_frames if static else None)
 
 
 def _default_image(dataset, image_size: int):
@@ -209,14 +269,15 @@ def _format_number(value) -> str:
     return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
-class SweepExplorer:
+class SweepExplorer(StaticSliderPanel):
     """A slider over trained runs (one per value of beta, gamma, C, ...): the panel shows the selected run.
 
     ``runs``: dict value -> ``runs.LiveRun`` (what ``runs.sweep`` returns); ``name``: the swept
     hyper-parameter.  For the selected run the panel shows its latent traversals (rows sorted by KL,
     collapsed latents marked), its KL per latent, and its final training numbers (averages over the
     last 10% of steps), as PNG images and an HTML table, so it also runs headless.  ``x``: the image
-    ``(1, C, H, W)`` to traverse from (default: a centred heart from ``dataset``).
+    ``(1, C, H, W)`` to traverse from (default: a centred heart from ``dataset``).  ``static``: also
+    emit the pictures of every run when displayed, for the HTML site (default ``config.STATIC_PAGE``).
 
     Example::
 
@@ -228,7 +289,8 @@ class SweepExplorer:
 
     TERMS = ("loss", "recon", "kl", "mi", "tc", "dw_kl", "capacity", "disc_accuracy")
 
-    def __init__(self, runs: dict, name: str = "beta", x=None, dataset=None, n_steps: int = 7):
+    def __init__(self, runs: dict, name: str = "beta", x=None, dataset=None, n_steps: int = 7,
+                 static: bool | None = None):
         import ipywidgets as w
 
         if not isinstance(runs, dict) or not runs:
@@ -250,7 +312,7 @@ class SweepExplorer:
         self.numbers = w.HTML()
         self.slider.observe(self._update, names="value")
         self._update()
-        self.widget = w.VBox([self.slider, w.HBox([self.traversal, w.VBox([self.kl_bars, self.numbers])])])
+        self.widget = self._box([self.slider, w.HBox([self.traversal, w.VBox([self.kl_bars, self.numbers])])], static)
 
     @property
     def current(self):
@@ -280,21 +342,116 @@ class SweepExplorer:
             self._pictures[value] = (figure_png(traversal), figure_png(bars))
         return self._pictures[value]
 
-    def describe(self) -> str:
-        """The selected run's final numbers as an HTML table."""
-        run = self.current
+    def describe(self, value=None) -> str:
+        """The final numbers of the run at ``value`` (default: the selected one) as an HTML table."""
+        value = self.slider.value if value is None else value
+        run = self.runs[value]
         last = run.last
         rows = [(t, last[t]) for t in self.TERMS if t in last]
         rows.append((f"active latents (KL > {ACTIVE_KL:g})", int(active_latents(run.kl_per_dim).sum())))
         body = "".join(f"<tr><td>{t}</td><td style='text-align:right'>{_format_number(v)}</td></tr>" for t, v in rows)
-        return (f"<b>{self.name} = {_key(self.slider.value)}</b>, {run.settings.get('steps', '?')} steps"
+        return (f"<b>{self.name} = {_key(value)}</b>, {run.settings.get('steps', '?')} steps"
                 f"<table>{body}</table><small>averages over the last 10% of steps, nats; mi, tc, dw_kl "
                 f"are the minibatch (MSS) estimates of training, which lesson 05 measures off by nats "
                 f"on a trained encoder (TC negative for most models): compare rows, not values</small>")
 
+    def frame_html(self, value) -> str:
+        """What the panel shows for ``value`` as one HTML block (images as ``data:`` URIs), for static pages."""
+        traversal, bars = self.pictures(value)
+        return (f'<div style="display:flex;gap:8px;align-items:flex-start"><img alt="latent traversals, '
+                f'{html.escape(self.name)} = {_key(value)}" src="{png_data_uri(traversal)}"><div>'
+                f'<img alt="KL per latent" src="{png_data_uri(bars)}"><div>{self.describe(value)}</div></div></div>')
+
     def _update(self, _change=None):
         self.traversal.value, self.kl_bars.value = self.pictures(self.slider.value)
         self.numbers.value = self.describe()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+SCORE_NAMES = {"mig": "MIG", "factor_vae": "FactorVAE score", "sap": "SAP", "beta_vae": "BetaVAE score",
+               "dci_disentanglement": "DCI D"}
+
+
+class ScoreExplorer(StaticSliderPanel):
+    """A slider over one sweep's hyper-parameter (beta, gamma, C, ...): the scores of the run trained at that value.
+
+    ``scores``: dict value -> dict score name -> float in [0, 1] (e.g. ``evaluation.score`` of each run of a
+    ``runs.sweep``; every value must have the same scores); ``name``: the hyper-parameter; ``title``: the
+    method.  For the selected value the picture shows the run's scores as bars (left) and every score along
+    the whole sweep with the selected value marked (right).  ``static``: as for ``SweepExplorer``.
+
+    Example::
+
+        scores = {b: evaluation.score(r.model, ds, which=("mig", "sap")) for b, r in sweep.items()}
+        panel = ScoreExplorer(scores, name="beta", title="beta-VAE")
+        panel.widget
+        panel.select(4)
+    """
+
+    def __init__(self, scores: dict, name: str = "beta", title: str = "", static: bool | None = None):
+        import ipywidgets as w
+
+        if not isinstance(scores, dict) or not scores:
+            raise ValueError("scores must be a non-empty dict value -> {score name: number}, "
+                             "e.g. {1: {'mig': 0.1}, 4: {'mig': 0.2}}")
+        keys = {tuple(s) if isinstance(s, dict) else None for s in scores.values()}
+        if None in keys or len(keys) != 1 or not next(iter(keys)):
+            raise ValueError(f"every value needs a dict with the same scores, got {list(scores.values())}")
+        self.scores = dict(sorted(scores.items(), key=lambda kv: kv[0]))
+        self.metrics = list(next(iter(keys)))
+        self.name, self.title = name, title
+        self._pictures: dict = {}
+        self.slider = w.SelectionSlider(options=list(self.scores), value=next(iter(self.scores)), description=name,
+                                        continuous_update=False, style={"description_width": "60px"})
+        self.picture = w.Image(format="png")
+        self.slider.observe(self._update, names="value")
+        self._update()
+        self.widget = self._box([self.slider, self.picture], static)
+
+    def select(self, value):
+        """Move the slider to ``value`` (one of the keys of ``scores``)."""
+        if value not in self.scores:
+            raise ValueError(f"{self.name} = {value!r} has no scores; choose one of {list(self.scores)}")
+        self.slider.value = value
+
+    def picture_png(self, value) -> bytes:
+        """PNG bytes of the figure for ``value``; computed once, then cached."""
+        if value not in self._pictures:
+            import matplotlib.pyplot as plt
+
+            values = list(self.scores)
+            labels = [SCORE_NAMES.get(m, m) for m in self.metrics]
+            fig, (bars, lines) = plt.subplots(1, 2, figsize=(9, 3), gridspec_kw={"width_ratios": (1, 1.4)})
+            colors = [f"C{k}" for k in range(len(self.metrics))]
+            heights = [self.scores[value][m] for m in self.metrics]
+            bars.bar(range(len(labels)), heights, color=colors)
+            for k, h in enumerate(heights):
+                bars.text(k, h + 0.02, f"{h:.2f}", ha="center", fontsize=8)
+            bars.set_xticks(range(len(labels)), labels, fontsize=8)
+            bars.set_ylim(0, 1.05)
+            bars.set_title(f"{self.title} {self.name} = {_key(value)}".strip(), fontsize=9)
+            positions = np.arange(len(values))
+            for m, label, color in zip(self.metrics, labels, colors):
+                lines.plot(positions, [self.scores[v][m] for v in values], "o-", color=color, label=label)
+            lines.axvline(values.index(value), color="k", lw=1, ls="--")
+            lines.set_xticks(positions, [_key(v) for v in values])
+            lines.set(xlabel=self.name, ylim=(0, 1.05))
+            lines.set_title("along the sweep (dashed: the selected run)", fontsize=9)
+            lines.legend(fontsize=7)
+            lines.grid(alpha=0.3)
+            fig.tight_layout()
+            self._pictures[value] = figure_png(fig)
+        return self._pictures[value]
+
+    def frame_html(self, value) -> str:
+        return f'<img alt="scores, {html.escape(self.name)} = {_key(value)}" src="{png_data_uri(self.picture_png(value))}">'
+
+    def _update(self, _change=None):
+        self.picture.value = self.picture_png(self.slider.value)
 
     def _ipython_display_(self):
         from IPython.display import display

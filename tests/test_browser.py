@@ -1,6 +1,8 @@
 """End to end in a real browser: JupyterLab on 127.0.0.1, the β-VAE lesson opened and run in headless
 Chromium (Debian's, driven by Playwright; never a downloaded browser), its sliders rendered as widgets,
-moved, and the images they drive checked to change.  A screenshot lands in artifacts/.
+moved, and the images they drive checked to change.  A screenshot lands in artifacts/.  And the static
+page: a tiny lesson with a β slider panel built by ``site.build_site``, opened from file:// with no kernel,
+its slider moved and the picture checked to change (about 20 s).
 
 Skipped, with the reason, where no browser or no Playwright can be had (``scripts/test.sh`` installs
 Debian's chromium with apt-get when it runs as root).  The lesson runs in fast mode with the test session's
@@ -193,4 +195,70 @@ def test_lesson_widgets_work_in_a_real_browser(jupyterlab):
         page.screenshot(path=str(ARTIFACTS / "browser_beta_vae.png"), full_page=False)
         print(f"moved {moved!r} and {moved_z!r}; screenshot: {ARTIFACTS / 'browser_beta_vae.png'}; "
               f"stderr outputs: {errors.count()}")
+        browser.close()
+
+
+# A lesson with a β panel over three untrained small nets (different initial weights decode different
+# pictures; no training, so the page builds in seconds).
+STATIC_LESSON_CODE = """\
+import numpy as np
+import torch
+from dvae_tutorial import models, runs, widgets
+
+def untrained(seed):
+    torch.manual_seed(seed)
+    model = models.VAE(latent_dim=4, image_size=32, architecture="small").eval()
+    history = {"loss": np.full(10, 100.0 + seed), "kl_per_dim": np.full((10, 4), 0.2 * seed)}
+    return runs.LiveRun(model, history, {"steps": 10}, 0.0, True)
+
+x = torch.zeros(1, 1, 32, 32)
+x[..., 10:22, 12:20] = 1.0
+panel = widgets.SweepExplorer({b: untrained(b) for b in (1, 2, 4)}, name="beta", x=x, n_steps=3)
+panel.widget"""
+
+
+def test_static_page_slider_switches_pictures_without_a_kernel(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    from dvae_tutorial import site
+
+    src = tmp_path / "src"
+    src.mkdir()
+    nb = new_notebook(cells=[new_markdown_cell("# 00 · Static slider"), new_code_cell(STATIC_LESSON_CODE)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, src / "00_static.ipynb")
+    site.build_site(src, tmp_path / "out", fast=True, timeout=120)
+    url = (tmp_path / "out" / "00_static.html").resolve().as_uri()
+    ARTIFACTS.mkdir(exist_ok=True)
+    visible = ".dvae-static-slider .dvae-frame:not([hidden])"
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(url)
+        page.wait_for_selector(".dvae-static-slider", state="visible", timeout=30_000)
+        pictures = lambda: page.eval_on_selector_all(f"{visible} img", "els => els.map(e => e.src)")  # noqa: E731
+        before = pictures()
+        assert page.locator(visible).count() == 1 and len(before) == 2, "expected one frame: traversal + KL bars"
+        assert page.inner_text(".dvae-static-slider output") == "1"
+        handle = page.locator(".dvae-static-slider input[type=range]")
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("document.querySelector('.dvae-static-slider output').textContent === '2'",
+                               timeout=5_000)
+        after = pictures()
+        assert page.locator(visible).count() == 1
+        assert after[0] != before[0] and after[1] != before[1], "moving the slider did not change the pictures"
+        assert "beta = 2" in page.inner_text(visible)
+        page.keyboard.press("End")                     # the last trained value
+        page.wait_for_function("document.querySelector('.dvae-static-slider output').textContent === '4'",
+                               timeout=5_000)
+        assert pictures()[0] not in (before[0], after[0])
+        page.screenshot(path=str(ARTIFACTS / "browser_static_slider.png"), full_page=True)
+
+        # without JavaScript: no slider, the snapshot of the panel instead
+        plain = browser.new_context(java_script_enabled=False).new_page()
+        plain.goto(url)
+        assert not plain.locator(".dvae-static-slider").is_visible()
+        assert plain.locator("img[alt='panel image']").count() >= 2
         browser.close()

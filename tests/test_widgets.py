@@ -109,3 +109,61 @@ def test_sweep_explorer_selects_runs_and_redraws(sweep_runs, x):
         widgets.SweepExplorer({})
     with pytest.raises(TypeError, match="LiveRun"):
         widgets.SweepExplorer({1: "not a run"})
+
+
+def test_sweep_explorer_hands_over_every_runs_pictures_for_a_static_page(sweep_runs, x):
+    panel = widgets.SweepExplorer(sweep_runs, name="beta", x=x, n_steps=3, static=True)
+    panel.select(8)
+    bundle = panel.widget._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle          # JupyterLab still gets the live widget
+    frames = bundle[widgets.STATIC_SLIDER_MIME]
+    assert frames["labels"] == ["1", "8"] and frames["index"] == 1 and frames["name"] == "beta"
+    assert frames["slider"] == panel.slider.model_id
+    assert len(frames["frames"]) == 2 and frames["frames"][0] != frames["frames"][1]
+    for value, frame in zip((1, 8), frames["frames"]):
+        traversal, bars = panel.pictures(value)
+        assert widgets.png_data_uri(traversal) in frame and widgets.png_data_uri(bars) in frame
+        assert f"beta = {value}</b>" in frame
+    plain = widgets.SweepExplorer(sweep_runs, name="beta", x=x, n_steps=3, static=False)
+    assert widgets.STATIC_SLIDER_MIME not in plain.widget._repr_mimebundle_()
+
+
+def test_score_explorer_draws_the_selected_runs_scores_and_explains_bad_input():
+    scores = {4: {"mig": 0.3, "sap": 0.1}, 1: {"mig": 0.1, "sap": 0.05}, 16: {"mig": 0.2, "sap": 0.02}}
+    panel = widgets.ScoreExplorer(scores, name="beta", title="beta-VAE", static=True)
+    assert list(panel.slider.options) == [1, 4, 16] and panel.slider.value == 1
+    first = bytes(panel.picture.value)
+    assert first.startswith(b"\x89PNG")
+    panel.select(16)
+    assert bytes(panel.picture.value) != first and bytes(panel.picture.value) == panel.picture_png(16)
+    frames = panel.widget._repr_mimebundle_()[widgets.STATIC_SLIDER_MIME]
+    assert frames["labels"] == ["1", "4", "16"] and frames["index"] == 2 and len(set(frames["frames"])) == 3
+    with pytest.raises(ValueError, match="has no scores; choose one of"):
+        panel.select(2)
+    with pytest.raises(ValueError, match="non-empty dict"):
+        widgets.ScoreExplorer({})
+    with pytest.raises(ValueError, match="the same scores"):
+        widgets.ScoreExplorer({1: {"mig": 0.1}, 2: {"sap": 0.1}})
+
+
+def test_course_sweeps_are_the_sweeps_the_lessons_train(monkeypatch):
+    """Lesson 06 scores the sweeps of lessons 02-05 from the cache: each must be a sweep its lesson trains."""
+    from pathlib import Path
+
+    import nbformat
+
+    from dvae_tutorial import recipes
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    code = {p.name[:2]: "\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code")
+            for p in notebooks.glob("0[2-5]_*.ipynb")}
+    for label, name in runs.COURSE_SWEEPS.items():
+        lesson = label[-3:-1]
+        assert name in recipes.LESSON_SWEEPS, f"{label}: {name!r} is not a lesson sweep"
+        assert f'runs.recipe_sweep("{name}"' in code[lesson], f"lesson {lesson} no longer trains the sweep {name}"
+    calls = []
+    monkeypatch.setattr(runs, "recipe_sweep", lambda name, fast: calls.append((name, fast)) or {})
+    out = runs.course_sweeps(True)
+    assert list(out) == list(runs.COURSE_SWEEPS)
+    assert [v[0] for v in out.values()] == [recipes.LESSON_SWEEPS[n][0] for n in runs.COURSE_SWEEPS.values()]
+    assert calls == [(name, True) for name in runs.COURSE_SWEEPS.values()]
