@@ -449,7 +449,8 @@ def _exporter(shared_css: bool = False):
 
 
 def write_lab_css(out: Path) -> Path:
-    """``out/_static/jupyterlab/lab.css``: nbconvert's JupyterLab styles, which every page would otherwise inline (250 KB each)."""
+    """``out/_static/jupyterlab/lab.css``: nbconvert's JupyterLab styles, which every page would otherwise inline
+    (250 KB each)."""
     env = _exporter().environment
     target = Path(out) / STATIC / LAB_CSS
     target.parent.mkdir(parents=True, exist_ok=True)
