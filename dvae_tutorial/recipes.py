@@ -115,7 +115,9 @@ LESSON_RUNS = {r.name: r for r in (
     + _lesson_sweep("btcvae", "beta", (1, 6, 10))                                         # lesson 05
     + [_lesson_run("vae-small32-1500steps", "vae", steps=1500, why="lesson 05: MIG after fewer steps"),
        _lesson_run("btcvae-beta6-small32-1500steps", "btcvae", {"beta": 6}, steps=1500,
-                   why="lesson 05: MIG after fewer steps")]
+                   why="lesson 05: MIG after fewer steps"),
+       _lesson_run("factorvae-gamma40-slowdisc-small32-1500steps", "factorvae", {"gamma": 40, "disc_lr": 1e-4},
+                   steps=1500, why="lesson 04: the discriminator ten times slower than the model (Kim & Mnih's 1e-4)")]
 )}
 
 # the sliders: sweep name -> (the hyper-parameter it moves, {value: recipe name})
