@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m dvae_tutorial",
         description="Train and evaluate disentangling VAEs (VAE, beta-VAE, capacity-annealed beta-VAE, "
                     "FactorVAE, beta-TCVAE) on dSprites.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,pretrained,html,student,grade}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,pretrained,html,student,grade,sweep}")
 
     methods = ", ".join(f"{name} = {cls.title}" for name, cls in losses.OBJECTIVES.items())
     tr = sub.add_parser(
@@ -136,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "  python -m dvae_tutorial pretrained build            # train + export every model\n"
                                "  python -m dvae_tutorial pretrained build btcvae     # one (resumes build/pretrained/btcvae)\n"
                                "  python -m dvae_tutorial pretrained table            # README table + traversal figures\n"
-                               "  python -m dvae_tutorial pretrained lessons          # pre-train the lessons' slider runs")
-    pt.add_argument("action", choices=("list", "build", "export", "table", "lessons"))
+                               "  python -m dvae_tutorial pretrained lessons          # pre-train the lessons' slider runs\n"
+                               "  python -m dvae_tutorial pretrained study --jobs 2   # the seed study (resumable)")
+    pt.add_argument("action", choices=("list", "build", "export", "table", "lessons", "study"))
     pt.add_argument("names", nargs="*", help="recipe names [all shipped recipes]")
     pt.add_argument("--runs", type=Path, default=Path("build/pretrained"),
                     help="folder of the training runs, one sub-folder per recipe [build/pretrained]")
@@ -145,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--readme", type=Path, default=Path("README.md"), help="README to put the table in [README.md]")
     pt.add_argument("--figures", type=Path, default=Path("docs/pretrained"), help="traversal figures [docs/pretrained]")
     pt.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from . import study, sweep
+
+    study.add_arguments(pt)
+    sweep.add_arguments(sub.add_parser("sweep", help="run recipes x hyper-parameters x seeds as Ray Tune trials",
+                                       description=sweep.DESCRIPTION))
 
     from . import site
 
@@ -340,6 +346,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_pretrained(args) -> int:
     from . import pretrained, recipes
 
+    if args.action == "study":
+        from . import study
+
+        return study.cli(args)
     if args.action == "lessons":
         from . import runs
 
@@ -406,10 +416,16 @@ def cmd_grade(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    return sweep.cli(args)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     return {"train": cmd_train, "evaluate": cmd_evaluate, "pretrained": cmd_pretrained, "html": _cmd_html, "student": cmd_student,
-            "grade": cmd_grade}[args.command](args)
+            "grade": cmd_grade, "sweep": cmd_sweep}[args.command](args)
 
 
 if __name__ == "__main__":
