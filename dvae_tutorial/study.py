@@ -77,13 +77,13 @@ def run_one(recipe: Recipe, seed: int, run_dir, *, protocol: dict | None = None,
     Returns the study's row for this run (see the module docstring); raises what training raises.
     """
     from .pretrained.export import SCORE_PROTOCOL, compute_scores, history_summary
-    from .train import run as train_run
+    from .train import CHECKPOINT_NAME, load_checkpoint, run as train_run
 
     if recipe.method not in MAIN_WEIGHT:
         raise ValueError(f"the study knows the methods {', '.join(MAIN_WEIGHT)}, not {recipe.method!r}")
     dataset = dataset if dataset is not None else load_dataset(recipe.dataset, recipe.image_size)
     chunk = chunk_steps or recipe.steps
-    done = 0
+    done = load_checkpoint(run_dir)["step"] if (Path(run_dir) / CHECKPOINT_NAME).exists() else 0
     while True:
         target = min(recipe.steps, done + chunk)
         result = train_run(recipe.method, dataset, steps=target, hparams=dict(recipe.hparams),

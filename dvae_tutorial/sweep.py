@@ -98,7 +98,8 @@ def trial(config: dict) -> None:
     row = study.run_one(recipe, seed, run_dir, protocol=config["protocol"], metrics=config["metrics"],
                         chunk_steps=config["checkpoint_every"], on_chunk=report_chunk)
     scalars = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    tune.report({**scalars, "row": json.dumps(row)}, checkpoint=tune.Checkpoint.from_directory(str(run_dir)))
+    tune.report({"step": row["steps"], **scalars, "row": json.dumps(row)},
+                checkpoint=tune.Checkpoint.from_directory(str(run_dir)))
 
 
 def experiment_name(trials, protocol: dict, metrics) -> str:

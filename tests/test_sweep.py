@@ -2,10 +2,13 @@
 import dataclasses
 import os
 import shutil
+import json
 import socket
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -32,6 +35,65 @@ def test_the_grid_crosses_recipes_values_and_seeds():
         sweep.experiment_name(trials[:1], TINY_PROTOCOL, FAST_METRICS)
 
 
+class _Checkpoint:
+    """Stands in for ``tune.Checkpoint``: a copy of the folder, made when it is reported (as Tune persists it)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    @classmethod
+    def from_directory(cls, path):
+        return cls(path)
+
+    @contextmanager
+    def as_directory(self):
+        yield str(self.path)
+
+
+class _Tune:
+    """The four ``ray.tune`` calls a trial makes, recorded: get_checkpoint, get_context, report, Checkpoint."""
+
+    Checkpoint = _Checkpoint
+
+    def __init__(self, trial_dir: Path, restore=None):
+        self.trial_dir, self.restore, self.reports = trial_dir, restore, []
+
+    def get_checkpoint(self):
+        return self.restore
+
+    def get_context(self):
+        return SimpleNamespace(get_trial_dir=lambda: str(self.trial_dir))
+
+    def report(self, metrics, checkpoint=None):
+        kept = None
+        if checkpoint is not None:
+            kept = _Checkpoint(self.trial_dir.parent / f"{self.trial_dir.name}-checkpoint-{len(self.reports)}")
+            shutil.copytree(checkpoint.path, kept.path)
+        self.reports.append((metrics, kept))
+
+
+@pytest.mark.slow
+def test_a_trial_reports_its_checkpoints_and_resumes_from_one_to_the_same_numbers(tmp_path, monkeypatch):
+    config = {"trial": {"recipe": tiny(study.VAE_SMALL, steps=6).as_dict(), "seed": 0}, "protocol": TINY_PROTOCOL,
+              "metrics": list(FAST_METRICS), "checkpoint_every": 2, "threads": 1}
+    first = _Tune(tmp_path / "trial-a")
+    monkeypatch.setattr(sweep, "require_ray", lambda: first)
+    sweep.trial(config)
+    assert [m["step"] for m, _ in first.reports] == [2, 4, 6]
+    assert all(c is not None and (c.path / "checkpoint.pt").exists() for _, c in first.reports)
+    row = json.loads(first.reports[-1][0]["row"])
+    assert row["steps"] == 6 and first.reports[-1][0]["mig"] == row["mig"]
+
+    # a retried trial (a fresh folder) gets Tune's checkpoint at step 2 and trains only the rest
+    second = _Tune(tmp_path / "trial-b", restore=first.reports[0][1])
+    monkeypatch.setattr(sweep, "require_ray", lambda: second)
+    sweep.trial(config)
+    assert [m["step"] for m, _ in second.reports] == [4, 6]
+    resumed = json.loads(second.reports[-1][0]["row"])
+    assert {k: v for k, v in resumed.items() if k != "wall_time_s"} == \
+           {k: v for k, v in row.items() if k != "wall_time_s"}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,7 +105,7 @@ def ray_head():
     """A one-node Ray instance on this machine (2 CPUs), stopped afterwards.
 
     Started with ``ray start``, so that the sweep connects with ``address`` as it would to a cluster, and
-    tried up to three times: on a loaded machine the raylet can give up after its hard-coded 15 s wait for
+    tried twice: on a loaded machine the raylet can give up after its hard-coded 15 s wait for
     its agents (ray-project/ray#65983).
     """
     pytest.importorskip("ray.tune", reason="Ray Tune is not installed: pip install -e '.[sweep]'")
@@ -51,7 +113,7 @@ def ray_head():
     if ray_cli is None:
         pytest.skip("the `ray` command is not on PATH")
     env = dict(os.environ, RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0", OMP_NUM_THREADS="1")
-    for attempt in range(3):        # the agents' 15 s start-up limit can be missed on a loaded machine: try again
+    for attempt in range(2):        # the agents' 15 s start-up limit can be missed on a loaded machine: try again
         port = _free_port()
         command = [ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
                    "--include-dashboard=false", "--disable-usage-stats"]
@@ -60,7 +122,7 @@ def ray_head():
             break
         subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
     else:
-        pytest.fail(f"ray start failed 3 times; the last:\n{started.stdout[-2000:]}\n{started.stderr[-2000:]}")
+        pytest.fail(f"ray start failed twice; the second time:\n{started.stdout[-2000:]}\n{started.stderr[-2000:]}")
     saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")}
     os.environ.update(RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0")
     try:
