@@ -218,6 +218,8 @@ def run_study(recipes=None, seeds=SEEDS, *, path=None, runs_dir="build/study", j
                 finish(name, lambda: run_one(recipe, seed, Path(runs_dir) / name, protocol=protocol, metrics=metrics,
                                              device=device))
         else:
+            for name, size in dict.fromkeys((r.dataset, r.image_size) for r, _ in todo):
+                load_dataset(name, size)          # rendered once here; the workers read the cache file
             with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_init,
                                      initargs=(threads_per_job,)) as pool:
                 futures = {pool.submit(_worker_run, recipe, seed, str(Path(runs_dir) / run_name(recipe, seed)),

@@ -59,13 +59,39 @@ def test_runs_are_recorded_resumable_and_reproduce_from_their_seed(tmp_path):
            {k: v for k, v in recorded.items() if k != "wall_time_s"}
 
 
-def test_a_failed_run_is_reported_and_the_others_recorded(tmp_path):
-    bad = dataclasses.replace(tiny(study.VAE_SMALL, steps=2), name="vae-broken", hparams={"beta": 2.0})
+@pytest.mark.slow
+def test_in_parallel_a_failed_run_is_reported_and_the_others_recorded(tmp_path):
+    good = tiny(study.VAE_SMALL, steps=4)
+    bad = dataclasses.replace(good, name="vae-broken", hparams={"beta": 2.0})     # the VAE takes no beta
     path = tmp_path / "study.json"
-    out = study.run_study([bad], seeds=(0,), path=path, runs_dir=tmp_path / "runs", protocol=TINY_PROTOCOL,
-                          progress=False)
+    out = study.run_study([good, bad], seeds=(0,), path=path, runs_dir=tmp_path / "runs", jobs=2,
+                          protocol=TINY_PROTOCOL, metrics=FAST_METRICS, progress=False)
     assert list(out["failed"]) == ["vae-broken-seed0"] and "beta" in out["failed"]["vae-broken-seed0"]
-    assert study.load(path) == []
+    assert [(r["recipe"], r["seed"]) for r in study.load(path)] == [(good.name, 0)]
+
+
+def test_the_command_line_runs_the_chosen_recipes_and_seeds(tmp_path, monkeypatch, capsys):
+    from dvae_tutorial.__main__ import main
+
+    calls = []
+
+    def fake_run_study(recipes, seeds, **kwargs):
+        calls.append((recipes, list(seeds), kwargs))
+        study.record(kwargs["path"], [{"recipe": recipes[0].name, "seed": 0, "mig": 0.25, "factor_vae": 0.5,
+                                       "sap": 0.1, "dci_disentanglement": 0.2}], TINY_PROTOCOL)
+        return {"recorded": [], "failed": {"x-seed1": "boom"}}
+
+    monkeypatch.setattr(study, "run_study", fake_run_study)
+    code = main(["pretrained", "study", "betavae-beta4-small32", "--seeds", "2", "--jobs", "2", "--steps", "50",
+                 "--data", str(tmp_path / "s.json"), "--runs", str(tmp_path / "runs"),
+                 "--figure", str(tmp_path / "s.png")])
+    (recipes, seeds, kwargs), = calls
+    assert [r.name for r in recipes] == ["betavae-beta4-small32"] and recipes[0].steps == 50 and seeds == [0, 1]
+    assert kwargs["jobs"] == 2 and kwargs["runs_dir"] == tmp_path / "runs" / "study"
+    assert code == 1                                   # a failed run makes the command fail
+    out = capsys.readouterr().out
+    assert "betavae-beta4-small32" in out and "mig 0.250" in out and "failed: x-seed1: boom" in out
+    assert (tmp_path / "s.png").exists()
 
 
 def test_the_data_file_refuses_mixed_protocols_and_foreign_files(tmp_path):

@@ -94,6 +94,20 @@ def test_a_trial_reports_its_checkpoints_and_resumes_from_one_to_the_same_number
            {k: v for k, v in row.items() if k != "wall_time_s"}
 
 
+def test_the_command_line_passes_the_grid_and_the_cluster(tmp_path, monkeypatch, capsys):
+    from dvae_tutorial.__main__ import main
+
+    calls = []
+    monkeypatch.setattr(sweep, "run_sweep", lambda *a, **k: calls.append((a, k)) or {"recorded": [], "failed": {}})
+    code = main(["sweep", "--recipes", "btcvae-beta6-small32", "--grid", "beta=2,4", "--seeds", "3", "--steps", "40",
+                 "--address", "10.0.0.1:6379", "--cpus-per-trial", "2", "--data", str(tmp_path / "s.json")])
+    ((recipes, grid, seeds), kwargs), = calls
+    assert code == 0 and [r.name for r in recipes] == ["btcvae-beta6-small32"] and recipes[0].steps == 40
+    assert grid == {"beta": [2.0, 4.0]} and list(seeds) == [0, 1, 2]
+    assert kwargs["address"] == "10.0.0.1:6379" and kwargs["cpus_per_trial"] == 2
+    assert "recorded 0 trials" in capsys.readouterr().out
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
