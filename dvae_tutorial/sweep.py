@@ -162,8 +162,7 @@ def run_sweep(recipes=None, grid: dict | None = None, seeds=study.SEEDS, *, path
         else:
             tuner = tune.Tuner(trainable, param_space=param_space, run_config=tune.RunConfig(
                 name=name, storage_path=str(storage), verbose=verbose,
-                failure_config=tune.FailureConfig(max_failures=max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+                failure_config=tune.FailureConfig(max_failures=max_failures)))
         results = tuner.fit()
     finally:
         if started_here:
@@ -173,7 +172,8 @@ def run_sweep(recipes=None, grid: dict | None = None, seeds=study.SEEDS, *, path
         spec = result.config["trial"]
         label = study.run_name(Recipe(**spec["recipe"]), spec["seed"])
         if result.error is not None or "row" not in (result.metrics or {}):
-            failed[label] = f"{type(result.error).__name__}: {result.error}" if result.error else "no result"
+            # Ray wraps the trial's exception with its traceback: its last line is the trial's own error
+            failed[label] = str(result.error).strip().splitlines()[-1] if result.error else "no result reported"
         else:
             rows.append(json.loads(result.metrics["row"]))
     if rows:
