@@ -225,7 +225,12 @@ def cli(args) -> int:
     """``python -m dvae_tutorial sweep ...``."""
     from .recipes import get
 
-    recipes = study.study_recipes() if args.recipes is None else [get(n) for n in args.recipes]
+    known = {r.name: r for r in study.study_recipes()}
+    try:
+        recipes = list(known.values()) if args.recipes is None else \
+            [known[n] if n in known else get(n) for n in args.recipes]
+    except KeyError as err:
+        raise SystemExit(f"sweep: {err.args[0]}, {study.VAE_SMALL.name}") from None
     out = run_sweep(study.with_steps(recipes, args.steps), parse_grid(args.grid), range(args.seeds), path=args.data,
                     storage=args.storage, address=args.address, num_cpus=args.num_cpus,
                     cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,

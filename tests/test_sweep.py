@@ -106,6 +106,10 @@ def test_the_command_line_passes_the_grid_and_the_cluster(tmp_path, monkeypatch,
     assert grid == {"beta": [2.0, 4.0]} and list(seeds) == [0, 1, 2]
     assert kwargs["address"] == "10.0.0.1:6379" and kwargs["cpus_per_trial"] == 2
     assert "recorded 0 trials" in capsys.readouterr().out
+    main(["sweep", "--recipes", "vae-small32", "--data", str(tmp_path / "s.json")])    # the study's own VAE recipe
+    assert [r.name for r in calls[-1][0][0]] == ["vae-small32"]
+    with pytest.raises(SystemExit, match="unknown recipe 'nope'"):
+        main(["sweep", "--recipes", "nope"])
 
 
 def _free_port() -> int:
