@@ -6,7 +6,7 @@ on 32x32 dSprites at the lessons' step count (the lesson-slider recipes of ``rec
 plain VAE), five seeds each, every run scored with the shipped models' protocol
 (``pretrained.export.SCORE_PROTOCOL``).  One command trains it (resumable, in parallel)::
 
-    python -m dvae_tutorial pretrained study --jobs 2        # hours on a 2-core CPU
+    python -m dvae_tutorial pretrained study          # one run per CPU core; hours on a 2-core CPU
 
 and its per-run results land in one small data file in the package (``STUDY_FILE``), read with
 ``load()`` -- no weights are shipped.  ``dvae_tutorial.sweep`` runs the same runs as Ray Tune trials
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -291,7 +292,8 @@ def add_arguments(parser) -> None:
     """The ``pretrained study`` options (the ``pretrained`` parser's names select recipes of the study)."""
     g = parser.add_argument_group("seed study (action 'study')")
     g.add_argument("--seeds", type=int, default=len(SEEDS), help=f"seeds 0..N-1 per recipe [{len(SEEDS)}]")
-    g.add_argument("--jobs", type=int, default=1, help="runs trained side by side, one process each [1]")
+    g.add_argument("--jobs", type=int, default=max(1, os.cpu_count() or 1),
+                   help="runs trained side by side, one process each [one per CPU core]")
     g.add_argument("--threads", type=int, default=1, help="torch threads per run [1]")
     g.add_argument("--data", type=Path, default=None, help="the data file [the package's pretrained/study.json]")
     g.add_argument("--steps", type=int, default=None, help="override every recipe's steps (quick tries only)")
