@@ -278,6 +278,7 @@ def plot(rows, metrics=("mig", "factor_vae", "sap", "dci_disentanglement"), seed
             if values:
                 ax.hlines(np.mean(values), i - 0.3, i + 0.3, color="k", lw=1)
         ax.set_ylabel(metric)
+    axes[-1, 0].set_xlim(-0.5, len(recipes) - 0.5)
     axes[-1, 0].set_xticks(range(len(recipes)))
     axes[-1, 0].set_xticklabels(recipes, rotation=60, ha="right", fontsize=8)
     fig.suptitle(f"{len(rows)} runs: every point is one seed, the bar the mean")
