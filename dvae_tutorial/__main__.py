@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Train and evaluate disentangling VAEs (VAE, beta-VAE, capacity-annealed beta-VAE, "
                     "FactorVAE, beta-TCVAE) on dSprites.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,pretrained,html,student,grade}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,pretrained,html,student,grade,sweep}")
 
     methods = ", ".join(f"{name} = {cls.title}" for name, cls in losses.OBJECTIVES.items())
     tr = sub.add_parser(
@@ -156,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "  python -m dvae_tutorial pretrained build            # train + export every model\n"
                                "  python -m dvae_tutorial pretrained build btcvae     # one (resumes build/pretrained/btcvae)\n"
                                "  python -m dvae_tutorial pretrained table            # README table + traversal figures\n"
-                               "  python -m dvae_tutorial pretrained lessons          # pre-train every run the lessons train")
-    pt.add_argument("action", choices=("list", "build", "export", "table", "lessons"))
+                               "  python -m dvae_tutorial pretrained lessons          # pre-train every run the lessons train\n"
+                               "  python -m dvae_tutorial pretrained study --jobs 2   # the seed study (resumable)")
+    pt.add_argument("action", choices=("list", "build", "export", "table", "lessons", "study"))
     pt.add_argument("names", nargs="*", help="recipe names [all shipped recipes]")
     pt.add_argument("--runs", type=Path, default=Path("build/pretrained"),
                     help="folder of the training runs, one sub-folder per recipe [build/pretrained]")
@@ -166,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--figures", type=Path, default=Path("docs/pretrained"), help="traversal figures [docs/pretrained]")
     pt.add_argument("--no-progress", action="store_true", help="no progress bars")
     pt.add_argument("--fast", action="store_true", help="lessons: the runs of the lessons' fast mode (CI)")
+    from . import study, sweep
+
+    study.add_arguments(pt)
+    sweep.add_arguments(sub.add_parser("sweep", help="run recipes x hyper-parameters x seeds as Ray Tune trials",
+                                       description=sweep.DESCRIPTION))
 
     from . import site
 
@@ -323,6 +329,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_pretrained(args) -> int:
     from . import pretrained, recipes
 
+    if args.action == "study":
+        from . import study
+
+        return study.cli(args)
     if args.action == "lessons":
         from . import runs
 
@@ -389,8 +399,15 @@ def cmd_grade(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    return sweep.cli(args)
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "pretrained": cmd_pretrained, "html": _cmd_html,
-            "student": cmd_student, "grade": cmd_grade}
+            "student": cmd_student, "grade": cmd_grade,
+            "sweep": cmd_sweep}
 
 
 def main(argv=None) -> int:
@@ -399,6 +416,8 @@ def main(argv=None) -> int:
     from .pretrained import PretrainedError
 
     args = build_parser().parse_args(argv)
+    return {"train": cmd_train, "evaluate": cmd_evaluate, "pretrained": cmd_pretrained, "html": _cmd_html, "student": cmd_student,
+            "grade": cmd_grade, "sweep": cmd_sweep}[args.command](args)
     try:
         return COMMANDS[args.command](args)
     except (UsageError, ValueError, KeyError, FileNotFoundError, files.WeightFileError, DataFileError,

@@ -4,6 +4,9 @@
 # torch: installs torch==2.13.0 unless .venv already has a torch. On a machine whose pip offers the
 # CPU wheel (this project's CI) that is what it takes; on Linux, PyPI's torch 2.13.0 wheel carries
 # CUDA. To use another build (a specific CUDA version), install it into .venv first: it is kept.
+#
+# DVAE_TUTORIAL_EXTRAS: the optional dependencies to install with the course [test]; scripts/test.sh asks
+# for "test,sweep" (Ray Tune, for the sweep test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,8 +33,9 @@ else
   echo "setup: installing torch==2.13.0"
   "${PIP[@]}" install -q "torch==2.13.0"
 fi
-echo "setup: installing dvae-tutorial and its dependencies"
-"${PIP[@]}" install -q -e ".[test]"
+EXTRAS=${DVAE_TUTORIAL_EXTRAS:-test}
+echo "setup: installing dvae-tutorial and its dependencies (extras: $EXTRAS)"
+"${PIP[@]}" install -q -e ".[$EXTRAS]"
 
 # JupyterLab: no news pop-up, no update check (the course works offline)
 mkdir -p .venv/share/jupyter/lab/settings

@@ -3,7 +3,7 @@
 # Fails when either part fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh || exit 1
+DVAE_TUTORIAL_EXTRAS=test,sweep bash scripts/setup.sh || exit 1   # sweep: Ray Tune, for tests/test_sweep.py
 
 # the browser test drives Debian's Chromium (never a browser download); where it cannot be had, that
 # one test is skipped and says why

@@ -1,0 +1,186 @@
+"""Sweeps on Ray Tune: the grid expansion, and a tiny sweep on a local Ray instance (needs the 'sweep' extra)."""
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from test_study import FAST_METRICS, TINY_PROTOCOL, tiny
+
+from dvae_tutorial import study, sweep
+
+
+def test_the_grid_crosses_recipes_values_and_seeds():
+    recipe = study.select(["btcvae-beta6-small32"])[0]
+    trials = sweep.expand([recipe], {"beta": [2.0, 4.0], "alpha": [1.0]}, seeds=(0, 1, 2))
+    assert len(trials) == 2 * 1 * 3
+    names = {t["recipe"]["name"] for t in trials}
+    assert names == {"btcvae-beta6-small32[beta=2,alpha=1]", "btcvae-beta6-small32[beta=4,alpha=1]"}
+    assert {t["recipe"]["hparams"]["beta"] for t in trials} == {2.0, 4.0}
+    assert sorted({t["seed"] for t in trials}) == [0, 1, 2]
+    assert sweep.expand([recipe], None, seeds=(5,)) == [{"recipe": recipe.as_dict(), "seed": 5}]
+    with pytest.raises(ValueError, match="takes no c_max"):
+        sweep.expand([recipe], {"c_max": [5]})
+    assert sweep.parse_grid(["beta=2,4", "gamma=10"]) == {"beta": [2.0, 4.0], "gamma": [10.0]}
+    with pytest.raises(SystemExit, match="NAME=V1,V2"):
+        sweep.parse_grid(["beta"])
+    a = sweep.experiment_name(trials, TINY_PROTOCOL, FAST_METRICS)
+    assert a == sweep.experiment_name(trials, TINY_PROTOCOL, FAST_METRICS) != \
+        sweep.experiment_name(trials[:1], TINY_PROTOCOL, FAST_METRICS)
+
+
+class _Checkpoint:
+    """Stands in for ``tune.Checkpoint``: a copy of the folder, made when it is reported (as Tune persists it)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    @classmethod
+    def from_directory(cls, path):
+        return cls(path)
+
+    @contextmanager
+    def as_directory(self):
+        yield str(self.path)
+
+
+class _Tune:
+    """The four ``ray.tune`` calls a trial makes, recorded: get_checkpoint, get_context, report, Checkpoint."""
+
+    Checkpoint = _Checkpoint
+
+    def __init__(self, trial_dir: Path, restore=None):
+        self.trial_dir, self.restore, self.reports = trial_dir, restore, []
+
+    def get_checkpoint(self):
+        return self.restore
+
+    def get_context(self):
+        return SimpleNamespace(get_trial_dir=lambda: str(self.trial_dir))
+
+    def report(self, metrics, checkpoint=None):
+        kept = None
+        if checkpoint is not None:
+            kept = _Checkpoint(self.trial_dir.parent / f"{self.trial_dir.name}-checkpoint-{len(self.reports)}")
+            shutil.copytree(checkpoint.path, kept.path)
+        self.reports.append((metrics, kept))
+
+
+@pytest.mark.slow
+def test_a_trial_reports_its_checkpoints_and_resumes_from_one_to_the_same_numbers(tmp_path, monkeypatch):
+    config = {"trial": {"recipe": tiny(study.VAE_SMALL, steps=6).as_dict(), "seed": 0}, "protocol": TINY_PROTOCOL,
+              "metrics": list(FAST_METRICS), "checkpoint_every": 2, "threads": 1}
+    first = _Tune(tmp_path / "trial-a")
+    monkeypatch.setattr(sweep, "require_ray", lambda: first)
+    sweep.trial(config)
+    assert [m["step"] for m, _ in first.reports] == [2, 4, 6]
+    assert all(c is not None and (c.path / "checkpoint.pt").exists() for _, c in first.reports)
+    row = json.loads(first.reports[-1][0]["row"])
+    assert row["steps"] == 6 and first.reports[-1][0]["mig"] == row["mig"]
+
+    # a retried trial (a fresh folder) gets Tune's checkpoint at step 2 and trains only the rest
+    second = _Tune(tmp_path / "trial-b", restore=first.reports[0][1])
+    monkeypatch.setattr(sweep, "require_ray", lambda: second)
+    sweep.trial(config)
+    assert [m["step"] for m, _ in second.reports] == [4, 6]
+    resumed = json.loads(second.reports[-1][0]["row"])
+    assert {k: v for k, v in resumed.items() if k != "wall_time_s"} == \
+           {k: v for k, v in row.items() if k != "wall_time_s"}
+
+
+def test_the_command_line_passes_the_grid_and_the_cluster(tmp_path, monkeypatch, capsys):
+    from dvae_tutorial.__main__ import main
+
+    calls = []
+    monkeypatch.setattr(sweep, "run_sweep", lambda *a, **k: calls.append((a, k)) or {"recorded": [], "failed": {}})
+    code = main(["sweep", "--recipes", "btcvae-beta6-small32", "--grid", "beta=2,4", "--seeds", "3", "--steps", "40",
+                 "--address", "10.0.0.1:6379", "--cpus-per-trial", "2", "--data", str(tmp_path / "s.json")])
+    ((recipes, grid, seeds), kwargs), = calls
+    assert code == 0 and [r.name for r in recipes] == ["btcvae-beta6-small32"] and recipes[0].steps == 40
+    assert grid == {"beta": [2.0, 4.0]} and list(seeds) == [0, 1, 2]
+    assert kwargs["address"] == "10.0.0.1:6379" and kwargs["cpus_per_trial"] == 2
+    assert "recorded 0 trials" in capsys.readouterr().out
+    main(["sweep", "--recipes", "vae-small32", "--data", str(tmp_path / "s.json")])    # the study's own VAE recipe
+    assert [r.name for r in calls[-1][0][0]] == ["vae-small32"]
+    with pytest.raises(SystemExit, match="unknown recipe 'nope'"):
+        main(["sweep", "--recipes", "nope"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """A one-node Ray instance on this machine (2 CPUs), stopped afterwards.
+
+    Started with ``ray start``, so that the sweep connects with ``address`` as it would to a cluster, and
+    tried twice: on a loaded machine the raylet can give up after its hard-coded 15 s wait for
+    its agents (ray-project/ray#65983).  ``DVAE_TUTORIAL_TEST_RAY_ADDRESS`` names a running instance to use
+    instead.
+    """
+    pytest.importorskip("ray.tune", reason="Ray Tune is not installed: pip install -e '.[sweep]'")
+    if os.environ.get("DVAE_TUTORIAL_TEST_RAY_ADDRESS"):        # a Ray instance started by hand: use it as it is
+        yield os.environ["DVAE_TUTORIAL_TEST_RAY_ADDRESS"]
+        return
+    ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
+    if ray_cli is None:
+        pytest.skip("the `ray` command is not on PATH")
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0", OMP_NUM_THREADS="1")
+    for _attempt in range(2):        # the agents' 15 s start-up limit can be missed on a loaded machine: try again
+        port = _free_port()
+        command = [ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+                   "--include-dashboard=false", "--disable-usage-stats"]
+        started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+        if started.returncode == 0:
+            break
+        subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
+    else:
+        pytest.fail(f"ray start failed twice; the second time:\n{started.stdout[-2000:]}\n{started.stderr[-2000:]}")
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")}
+    os.environ.update(RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+@pytest.mark.slow
+def test_a_tiny_sweep_records_its_trials_and_reports_the_failed_one(ray_head, tmp_path):
+    good = tiny(study.VAE_SMALL, steps=6)
+    broken = dataclasses.replace(good, name="vae-broken", hparams={"beta": 2.0})   # the VAE takes no beta
+    path = tmp_path / "study.json"
+    out = sweep.run_sweep([good, broken], seeds=(0,), path=path, storage=tmp_path / "tune", address=ray_head,
+                          checkpoint_every=4, max_failures=0, protocol=TINY_PROTOCOL, metrics=FAST_METRICS,
+                          verbose=0)
+    print(out)
+    (error,) = out["failed"].values()
+    assert list(out["failed"]) == ["vae-broken-seed0"]
+    assert error.startswith("ValueError: ") and "beta" in error and "\n" not in error   # the trial's own error
+    rows = study.load(path)
+    assert [(r["recipe"], r["seed"]) for r in rows] == [(good.name, 0)]
+
+    # the trial trained with the package's checkpoints in its folder, and Tune kept the last one
+    trial_runs = list(Path(out["experiment"]).glob(f"*/{sweep.RUN_FOLDER}/checkpoint.pt"))
+    assert len(trial_runs) == 1
+    assert list(Path(out["experiment"]).glob("*/checkpoint_*/checkpoint.pt"))
+
+    # the numbers are the seed study's: the same run trained here gives the same row
+    here = study.run_one(good, 0, tmp_path / "here", protocol=TINY_PROTOCOL, metrics=FAST_METRICS)
+    assert {k: v for k, v in rows[0].items() if k != "wall_time_s"} == \
+           {k: v for k, v in here.items() if k != "wall_time_s"}
+
+    # everything recorded: a second call has nothing to run (the broken trial is not recorded, so leave it out)
+    again = sweep.run_sweep([good], seeds=(0,), path=path, storage=tmp_path / "tune", address=ray_head,
+                            protocol=TINY_PROTOCOL, metrics=FAST_METRICS, verbose=0)
+    assert again == {"recorded": [], "failed": {}, "experiment": None}
