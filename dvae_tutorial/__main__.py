@@ -416,8 +416,6 @@ def main(argv=None) -> int:
     from .pretrained import PretrainedError
 
     args = build_parser().parse_args(argv)
-    return {"train": cmd_train, "evaluate": cmd_evaluate, "pretrained": cmd_pretrained, "html": _cmd_html, "student": cmd_student,
-            "grade": cmd_grade, "sweep": cmd_sweep}[args.command](args)
     try:
         return COMMANDS[args.command](args)
     except (UsageError, ValueError, KeyError, FileNotFoundError, files.WeightFileError, DataFileError,

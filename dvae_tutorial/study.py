@@ -2,7 +2,7 @@
 
 Locatello et al. 2019 (ICML, Sec. 5) trained 12,000 models and found the spread over random seeds as
 large as the differences between methods.  This module is that study at course size: the small net
-on 32x32 dSprites at the lessons' step count (the lesson-slider recipes of ``recipes.SWEEPS`` plus a
+on 32x32 dSprites at the lessons' step count (the lesson-slider recipes of ``recipes.LESSON_SWEEPS`` plus a
 plain VAE), five seeds each, every run scored with the shipped models' protocol
 (``pretrained.export.SCORE_PROTOCOL``).  One command trains it (resumable, in parallel)::
 
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config
-from .recipes import SWEEPS, Recipe
+from .recipes import LESSON_RUNS, LESSON_SWEEPS, Recipe
 
 STUDY_FILE = Path(__file__).resolve().parent / "pretrained" / "study.json"
 STUDY_FORMAT = "dvae_tutorial.study/1"
@@ -41,16 +41,17 @@ METRICS = ("mig", "sap", "dci", "factor_vae")          # what every run is score
 LOSS_TERMS = ("loss", "recon", "kl", "mi", "tc", "dw_kl")
 MAIN_WEIGHT = {"vae": None, "betavae": "beta", "capacity": "c_max", "factorvae": "gamma", "btcvae": "beta"}
 
-# the plain VAE at the lesson sweeps' settings (the sweeps' beta-VAE, capacity, FactorVAE and beta-TCVAE runs)
-VAE_SMALL = Recipe("vae-small32", "vae", steps=6000, batch_size=128, image_size=32, architecture="small",
-                   why="the baseline of the seed study (the lesson sweeps' settings)")
+# the sliders of lessons 02-05 whose runs the study repeats over seeds (beta-VAE without its extremes 1 and 16)
+STUDY_SWEEPS = ("betavae-beta", "capacity-c_max", "factorvae-gamma", "btcvae-beta")
+LEFT_OUT = ("betavae-beta1-small32", "betavae-beta16-small32")
+VAE_SMALL = LESSON_RUNS["vae-small32"]     # the baseline, at the lesson sweeps' settings
 
 
 def study_recipes() -> list[Recipe]:
     """The study's grid: the plain VAE, and beta-VAE (beta 2, 4, 8), capacity (C_max 5, 10, 20), FactorVAE
     (gamma 10, 40, 100) and beta-TCVAE (beta 1, 6, 10) as the lessons' sliders train them (6,000 steps)."""
-    chosen = [name for name in SWEEPS if not name.startswith(("betavae-beta1-", "betavae-beta16-"))]
-    return [VAE_SMALL] + [SWEEPS[name] for name in chosen]
+    names = [name for sweep in STUDY_SWEEPS for name in LESSON_SWEEPS[sweep][1].values() if name not in LEFT_OUT]
+    return [VAE_SMALL] + [LESSON_RUNS[name] for name in names]
 
 
 def run_name(recipe: Recipe, seed: int) -> str:
@@ -243,7 +244,7 @@ def select(names=None) -> list[Recipe]:
     grid = {r.name: r for r in study_recipes()}
     unknown = [n for n in names or () if n not in grid]
     if unknown:
-        raise SystemExit(f"not in the seed study: {', '.join(unknown)}; its recipes: {', '.join(grid)}")
+        raise ValueError(f"not in the seed study: {', '.join(unknown)}; its recipes: {', '.join(grid)}")
     return [grid[n] for n in names] if names else list(grid.values())
 
 

@@ -192,7 +192,7 @@ def parse_grid(items) -> dict:
         except ValueError:
             parsed = []
         if not sep or not name.strip() or not parsed:
-            raise SystemExit(f"sweep: --grid takes NAME=V1,V2,... (numbers), e.g. beta=2,4,8; got {item!r}")
+            raise ValueError(f"--grid takes NAME=V1,V2,... (numbers), e.g. beta=2,4,8; got {item!r}")
         grid[name.strip()] = parsed
     return grid
 
@@ -231,7 +231,7 @@ def cli(args) -> int:
         recipes = list(known.values()) if args.recipes is None else \
             [known[n] if n in known else get(n) for n in args.recipes]
     except KeyError as err:
-        raise SystemExit(f"sweep: {err.args[0]}, {study.VAE_SMALL.name}") from None
+        raise ValueError(f"{err.args[0]}, {study.VAE_SMALL.name}") from None
     out = run_sweep(study.with_steps(recipes, args.steps), parse_grid(args.grid), range(args.seeds), path=args.data,
                     storage=args.storage, address=args.address, num_cpus=args.num_cpus,
                     cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,

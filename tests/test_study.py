@@ -105,7 +105,7 @@ def test_the_data_file_refuses_mixed_protocols_and_foreign_files(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"format": "something else", "runs": []}))
     with pytest.raises(ValueError, match="not a seed-study file"):
         study.load(tmp_path / "other.json")
-    with pytest.raises(SystemExit, match="not in the seed study: nope"):
+    with pytest.raises(ValueError, match="not in the seed study: nope"):
         study.select(["nope"])
 
 

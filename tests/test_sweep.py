@@ -28,7 +28,7 @@ def test_the_grid_crosses_recipes_values_and_seeds():
     with pytest.raises(ValueError, match="takes no c_max"):
         sweep.expand([recipe], {"c_max": [5]})
     assert sweep.parse_grid(["beta=2,4", "gamma=10"]) == {"beta": [2.0, 4.0], "gamma": [10.0]}
-    with pytest.raises(SystemExit, match="NAME=V1,V2"):
+    with pytest.raises(ValueError, match="NAME=V1,V2"):
         sweep.parse_grid(["beta"])
     a = sweep.experiment_name(trials, TINY_PROTOCOL, FAST_METRICS)
     assert a == sweep.experiment_name(trials, TINY_PROTOCOL, FAST_METRICS) != \
@@ -108,8 +108,9 @@ def test_the_command_line_passes_the_grid_and_the_cluster(tmp_path, monkeypatch,
     assert "recorded 0 trials" in capsys.readouterr().out
     main(["sweep", "--recipes", "vae-small32", "--data", str(tmp_path / "s.json")])    # the study's own VAE recipe
     assert [r.name for r in calls[-1][0][0]] == ["vae-small32"]
-    with pytest.raises(SystemExit, match="unknown recipe 'nope'"):
-        main(["sweep", "--recipes", "nope"])
+    assert main(["sweep", "--recipes", "nope"]) == 2           # one line, exit status 2, no traceback
+    err = capsys.readouterr().err
+    assert "sweep: error: unknown recipe 'nope'" in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
 def _free_port() -> int:
