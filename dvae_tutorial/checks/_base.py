@@ -117,14 +117,23 @@ def refusing_delegation(fn, refuses: tuple[str, ...]):
 
 
 def small_vae(seed: int = 0, image_size: int = 32):
-    """The course's small net, seeded: the model a check runs a student's function on."""
+    """The course's small net, seeded: the model a check runs a student's function on.
+
+    The decoder's first layer is scaled up so that, like a trained decoder, it decodes different codes to
+    different images (an untrained one decodes every code to nearly the same grey): a check can then tell
+    an answer that decodes mu from one that decodes the sample z.
+    """
     import torch
 
     from ..models import VAE
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return VAE(latent_dim=10, image_size=image_size, architecture="small")
+        model = VAE(latent_dim=10, image_size=image_size, architecture="small")
+    first = next(m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear))
+    with torch.no_grad():
+        first.weight.mul_(20.0)
+    return model
 
 
 def binary_batch(seed: int, batch: int = 16, image_size: int = 32):
