@@ -28,6 +28,11 @@ END = "### END SOLUTION"
 
 def _api(root: Path, timeout: int = 600):
     """nbgrader's API on a course folder ``root`` with its own gradebook, configured here (no config files)."""
+    try:
+        import nbgrader  # noqa: F401
+    except ImportError:
+        raise ImportError("student and grade run nbgrader, which is not installed: pip install nbgrader==0.9.6 "
+                          "(or pip install -e '.[test]')") from None
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
