@@ -42,6 +42,8 @@ def _api(root: Path, timeout: int = 600):
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     c.Execute.timeout = int(timeout)
     c.Execute.interrupt_on_timeout = True
+    c.Execute.raise_on_iopub_timeout = False   # a cell stopped by the timeout fails alone, the notebook goes on
+    c.Execute.iopub_timeout = 30
     return NbGraderAPI(coursedir=CourseDirectory(config=c), config=c)
 
 
@@ -126,33 +128,39 @@ def _unreadable(path: Path) -> str | None:
     return None
 
 
-def _failure_messages(autograded: Path) -> dict:
-    """``{grade_id: "ErrorName: message" or ""}`` of the cells of an autograded notebook, in notebook order."""
+def _cell_errors(autograded: Path) -> tuple[dict, list]:
+    """From an autograded notebook: ``{grade_id: "ErrorName: message" or ""}`` of its nbgrader cells in notebook
+    order, and the cells (grade_id or "cell N") that ran past the timeout."""
     import nbformat
 
-    messages = {}
+    messages, timeouts = {}, []
     nb = nbformat.read(autograded, as_version=4)
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if any(e.get("ename") == "CellTimeoutError" for e in errors):
+            timeouts.append(grade_id or f"cell {index}")
         if grade_id:
             messages[grade_id] = (f"{errors[0].get('ename', 'error')}: {errors[0].get('evalue', '')}".strip()
                                   if errors else "")
-    return messages
+    return messages, timeouts
 
 
 def _lesson_result(gradebook, root: Path, lesson: str, student: str) -> dict:
     """Points of one autograded notebook from nbgrader's gradebook, with each failed check's message."""
     notebook = gradebook.find_submission_notebook(lesson, lesson, student)
-    messages = _failure_messages(root / "autograded" / student / lesson / f"{lesson}.ipynb")
+    messages, timeouts = _cell_errors(root / "autograded" / student / lesson / f"{lesson}.ipynb")
     order = list(messages)
     exercises = []
     for grade in sorted(notebook.grades, key=lambda g: order.index(g.name) if g.name in order else len(order)):
         exercises.append({"grade_id": grade.name, "points": float(grade.score), "max_points": float(grade.max_score),
                           "message": messages.get(grade.name, "")})
     failed = next((e for e in exercises if e["points"] < e["max_points"]), None)
+    problem = "" if failed is None else f"{failed['grade_id']}: {failed['message'] or 'failed'}"
+    if timeouts:
+        problem = f"CellTimeoutError: {', '.join(timeouts)} ran past the time limit; {problem}"
     return {"score": float(notebook.score), "max_score": float(notebook.max_score), "exercises": exercises,
-            "problem": "" if failed is None else f"{failed['grade_id']}: {failed['message'] or 'failed'}"}
+            "problem": problem}
 
 
 def grade_folder(folder, source="notebooks", timeout: int = 600, fast: bool = True) -> dict:

@@ -54,10 +54,12 @@ def my_capacity_objective(model, x, eps, step, gamma, c_max, c_steps):
     z = mu + torch.exp(0.5 * logvar) * eps
     logits = model.decode(z)
     recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
-    kl = (0.5 * (mu ** 2 + logvar.exp() - 1 - logvar)).sum(dim=1).mean()
-    capacity = c_max * min(step / c_steps, 1.0)
+    kl_per_dim = (0.5 * (mu ** 2 + logvar.exp() - 1 - logvar)).mean(dim=0)     # (D,): mean over the batch
+    kl = kl_per_dim.sum()
+    fraction = min(max(step, 0) / c_steps, 1.0)                                # the ramp, then flat
+    capacity = c_max * fraction
     loss = recon + gamma * (kl - capacity).abs()
-    return {"loss": loss, "recon": recon, "kl": kl, "capacity": capacity}
+    return {"loss": loss, "recon": recon, "kl": kl, "kl_per_dim": kl_per_dim, "capacity": capacity}
 
 
 def my_discriminator_step(model, discriminator, d_optimizer, x1, x2, generator):

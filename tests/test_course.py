@@ -96,8 +96,8 @@ def _set_cell(path: Path, grade_id: str, source: str) -> None:
 
 @pytest.mark.slow
 def test_grading_on_nbgrader_points_from_checks_and_bad_submissions_get_a_line(lessons, tmp_path):
-    """One nbgrader run over six students: solved, unsolved release, delegating / printing / check-deleting,
-    not JSON, a lesson missing, an endless loop; then nbgrader's own command line gives the same points."""
+    """One nbgrader run over five students: solved, unsolved release, delegating / printing / check-deleting,
+    not JSON, a lesson missing; then nbgrader's own command line gives the same points."""
     from nbgrader.preprocessors import ClearSolutions
 
     from dvae_tutorial import data
@@ -126,9 +126,10 @@ def test_grading_on_nbgrader_points_from_checks_and_bad_submissions_get_a_line(l
     _set_cell(subs / "mallory" / tiny.name, "tiny-kl", "from dvae_tutorial import losses\n\n"
                                                         "def my_kl(mu, logvar):\n    return losses.kl_normal(mu, logvar)")
     (subs / "carol" / l00.name).write_text("{ this is not a notebook")
-    _with_answer(tiny, subs / "dave" / tiny.name, "tiny-answer", "while True:\n    pass")
+    (subs / "dave").mkdir()
+    (subs / "dave" / tiny.name).write_text(tiny.read_text())
 
-    grades = course.grade_folder(subs, source=lessons, timeout=15)
+    grades = course.grade_folder(subs, source=lessons, timeout=300)
     points = {(s, n): (g["score"], g["max_score"]) for s, nbs in grades.items() for n, g in nbs.items()}
     problem = {(s, n): g["problem"] for s, nbs in grades.items() for n, g in nbs.items()}
     assert points[("alice", l00.name)] == (4.0, 4.0) and points[("alice", tiny.name)] == (2.0, 2.0)
@@ -143,7 +144,7 @@ def test_grading_on_nbgrader_points_from_checks_and_bad_submissions_get_a_line(l
     assert "write it yourself" in problem[("mallory", tiny.name)]
     assert points[("carol", l00.name)] == (0.0, 4.0) and "not a readable notebook" in problem[("carol", l00.name)]
     assert points[("carol", tiny.name)] == (2.0, 2.0)
-    assert points[("dave", tiny.name)] == (0.0, 2.0) and "Timeout" in problem[("dave", tiny.name)]
+    assert points[("dave", tiny.name)] == (2.0, 2.0)
     table = course.grade_summary(grades)
     assert len(table.splitlines()) == 1 + 2 * 5 and "not a readable notebook" in table and "4/4" in table
 
@@ -167,6 +168,28 @@ def test_grading_on_nbgrader_points_from_checks_and_bad_submissions_get_a_line(l
 
 
 @pytest.mark.slow
+def test_an_endless_loop_costs_its_exercise_only(tmp_path):
+    """Each cell may run ``timeout`` seconds: a loop that never ends fails its cell, the next exercise scores."""
+    lesson = tmp_path / "lessons" / "98_micro.ipynb"
+    nb = nbformat.v4.new_notebook()
+    for k in (1, 2):
+        answer = nbformat.v4.new_code_cell(f"### BEGIN SOLUTION\nanswer{k} = {k}\n### END SOLUTION")
+        answer.metadata["nbgrader"] = {"grade": False, "grade_id": f"answer{k}", "locked": False,
+                                       "schema_version": 3, "solution": True, "task": False}
+        test = nbformat.v4.new_code_cell(f"assert answer{k} == {k}")
+        test.metadata["nbgrader"] = {"grade": True, "grade_id": f"test{k}", "locked": True, "points": 1,
+                                     "schema_version": 3, "solution": False, "task": False}
+        nb.cells += [answer, test]
+    lesson.parent.mkdir()
+    nbformat.write(nb, lesson)
+    _with_answer(lesson, tmp_path / "submissions" / "dave" / lesson.name, "answer1", "while True:\n    pass")
+    grades = course.grade_folder(tmp_path / "submissions", source=lesson.parent, timeout=5)
+    line = grades["dave"][lesson.name]
+    assert (line["score"], line["max_score"]) == (1.0, 2.0)
+    assert line["problem"].startswith("CellTimeoutError: answer1 ran past the time limit; test1")
+
+
+@pytest.mark.slow
 def test_student_lesson_runs_up_to_its_first_exercise_and_stops(tmp_path):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -180,9 +203,9 @@ def test_student_lesson_runs_up_to_its_first_exercise_and_stops(tmp_path):
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     with pytest.raises(CellExecutionError) as err:
         client.execute(env=config.kernel_environment(True))
-    assert err.value.ename == "NotImplementedError"
+    assert err.value.ename == "ExerciseError" and "not solved yet" in err.value.evalue   # the check explains the stub
     executed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count")]
-    assert max(executed) == first_exercise              # everything before ran, nothing after
+    assert max(executed) == first_exercise + 1          # everything up to the first check ran, nothing after
 
 
 def test_grade_explains_an_empty_folder(tmp_path):

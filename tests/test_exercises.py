@@ -48,6 +48,17 @@ def _solution_lines(source: str) -> list[str]:
     return lines
 
 
+def _solution_length(source: str) -> int:
+    """Lines of code (not blank, not comments) between the solution markers."""
+    inside, n = False, 0
+    for line in source.splitlines():
+        if "SOLUTION" in line:
+            inside = "BEGIN" in line
+        elif inside and line.strip() and not line.strip().startswith("#"):
+            n += 1
+    return n
+
+
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_every_exercise_carries_nbgrader_metadata_and_points(path):
     nb = nbformat.read(path, as_version=4)
@@ -72,7 +83,7 @@ def test_lessons_01_to_06_have_a_real_exercise(path):
     """A solution of 10+ lines worth 4+ points, besides the warm-ups."""
     nb = nbformat.read(path, as_version=4)
     real = [(s, t) for s, t, _ in _exercises(nb)
-            if len([l for l in nb.cells[s].source.splitlines() if l.strip() and "SOLUTION" not in l]) >= 10
+            if _solution_length(nb.cells[s].source) >= 10
             and _nbgrader(nb.cells[t])["points"] >= 4]
     assert real, f"{path.name}: no exercise with a 10+ line solution worth 4+ points"
     assert len(_exercises(nb)) > len(real), "the short exercises stay as warm-ups"

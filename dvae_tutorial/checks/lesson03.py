@@ -123,7 +123,7 @@ def check_final_kl(predicted_kl: float, c_max: float, gamma: float, run=None) ->
                               "dvae_tutorial.losses:kl_normal", "dvae_tutorial.losses:reconstruction_loss",
                               "dvae_tutorial.models:sample_gaussian"))
 def check_capacity_objective(objective_fn) -> bool:
-    """``objective_fn(model, x, eps, step, gamma, c_max, c_steps) -> {"loss", "recon", "kl", "capacity"}``:
+    """``objective_fn(model, x, eps, step, gamma, c_max, c_steps) -> {"loss", "recon", "kl", "kl_per_dim", "capacity"}``:
     Burgess et al. 2018, eq. (8) with C rising linearly from 0 to ``c_max`` over ``c_steps`` steps, on
     z = mu + exp(logvar / 2) * eps and a Bernoulli likelihood; compared with ``losses.CapacityLoss``
     before, during and after the ramp (KL below and above C)."""
@@ -140,7 +140,16 @@ def check_capacity_objective(objective_fn) -> bool:
         ref = CapacityLoss(gamma=gamma, c_max=c_max, c_steps=c_steps)(output, x, step)
         r = {k: float(v.detach()) for k, v in ref.items() if k in ("loss", "recon", "kl", "capacity")}
         got = terms_dict("objective_fn", objective_fn(model, x, eps.clone(), step, gamma, c_max, c_steps),
-                         ("loss", "recon", "kl", "capacity"))
+                         ("loss", "recon", "kl", "kl_per_dim", "capacity"))
+        per_dim = got["kl_per_dim"]
+        if not isinstance(per_dim, torch.Tensor) or tuple(per_dim.shape) != tuple(ref["kl_per_dim"].shape):
+            raise ExerciseError(f"kl_per_dim must be a tensor of one KL per latent, shape {tuple(ref['kl_per_dim'].shape)}"
+                                f"; got {tuple(per_dim.shape) if isinstance(per_dim, torch.Tensor) else type(per_dim).__name__}")
+        if not torch.allclose(per_dim.detach(), ref["kl_per_dim"].detach(), rtol=1e-4, atol=1e-5):
+            hint = ("you summed over the batch: average each latent's KL over the images"
+                    if torch.allclose(per_dim.detach(), ref["kl_per_dim"].detach() * len(x), rtol=1e-4) else
+                    "kl_per_dim[j] = mean over the batch of (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2) / 2")
+            raise ExerciseError(f"kl_per_dim is not right: {hint}")
         g = {k: scalar(k, got[k]) for k in r}
         case = f"at step {step} (gamma = {gamma:g}, C_max = {c_max:g}, c_steps = {c_steps})"
         close = lambda a, b: math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-4)   # noqa: E731
