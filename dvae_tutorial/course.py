@@ -22,9 +22,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-BEGIN = "### BEGIN SOLUTION"
-END = "### END SOLUTION"
-
 
 def _api(root: Path, timeout: int = 600):
     """nbgrader's API on a course folder ``root`` with its own gradebook, configured here (no config files)."""
