@@ -179,20 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
                                       description=site.DESCRIPTION))
 
     st = sub.add_parser("student", help="make the student version of the lessons",
-                        description="Copy every notebook of SRC to OUT with the solutions (between '### BEGIN "
-                                    "SOLUTION' and '### END SOLUTION') replaced by stubs and all outputs cleared; "
-                                    "the checks stay, so a student's notebook stops at the first unsolved exercise "
-                                    "with the check's message.")
+                        description="nbgrader's release version of every notebook of SRC, written to OUT: "
+                                    "solutions (between '### BEGIN SOLUTION' and '### END SOLUTION') replaced by "
+                                    "nbgrader's stub, outputs cleared; the checks stay, so a student's notebook stops "
+                                    "at the first unsolved exercise with the check's message.")
     st.add_argument("src", type=Path, nargs="?", default=Path("notebooks"), help="lessons folder [notebooks]")
     st.add_argument("out", type=Path, nargs="?", default=Path("student"), help="output folder [student]")
 
-    gr = sub.add_parser("grade", help="run submitted notebooks and summarise their exercise checks",
-                        description="Run every notebook under FOLDER (one sub-folder per student, or notebooks "
-                                    "directly in it) and report, per student and notebook, which exercise checks "
-                                    "pass and the first problem. Writes FOLDER/grades.json.")
+    gr = sub.add_parser("grade", help="autograde submitted notebooks with nbgrader and print their points",
+                        description="Autograde (nbgrader) every notebook under FOLDER (one sub-folder per student, "
+                                    "or notebooks directly in it) against the lessons in --source and print, per "
+                                    "student and lesson, the points and the first problem. Writes FOLDER/grades.json.")
     gr.add_argument("folder", type=Path, help="the collected submissions")
+    gr.add_argument("--source", type=Path, default=Path("notebooks"), help="the lessons with solutions [notebooks]")
     gr.add_argument("--full", action="store_true", help="run the lessons in full mode (default: fast mode)")
-    gr.add_argument("--timeout", type=int, default=600, help="seconds per cell [600]")
+    gr.add_argument("--timeout", type=int, default=600, help="seconds per cell; a cell running longer fails [600]")
     return parser
 
 
@@ -391,7 +392,7 @@ def cmd_student(args) -> int:
 def cmd_grade(args) -> int:
     from . import course
 
-    submissions = course.grade_folder(args.folder, timeout=args.timeout, fast=not args.full)
+    submissions = course.grade_folder(args.folder, source=args.source, timeout=args.timeout, fast=not args.full)
     print(course.grade_summary(submissions))
     out = args.folder / "grades.json"
     out.write_text(json.dumps(submissions, indent=2))

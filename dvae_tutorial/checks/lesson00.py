@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import ExerciseError
+from ._base import ExerciseError, exercise
 from ._base import passed as _passed
 
 # --- lesson 00: ground-truth data ---------------------------------------------------------------
 
+@exercise(points=1, refuses=("dvae_tutorial.data.ground_truth:GroundTruthData.index_of",
+                              "dvae_tutorial.data.ground_truth:GroundTruthData.factor_bases"))
 def check_index_formula(index_fn, dataset) -> bool:
     """``index_fn(factors (n, k), sizes) -> (n,)`` must give the C-order image index of dSprites."""
     rng = np.random.default_rng(0)
@@ -28,6 +30,7 @@ def check_index_formula(index_fn, dataset) -> bool:
     raise ExerciseError(hint)
 
 
+@exercise(points=1)
 def check_symmetry_angle(shape: str, angle: float) -> bool:
     """``angle`` (radians, in (0, 2 pi)) must be the smallest turn that leaves ``shape`` unchanged."""
     expected = {"square": np.pi / 2, "ellipse": np.pi, "heart": 2 * np.pi}
@@ -48,6 +51,7 @@ def check_symmetry_angle(shape: str, angle: float) -> bool:
     raise ExerciseError(f"after {np.degrees(angle):.0f} degrees the {shape} looks different: render both and compare")
 
 
+@exercise(points=1)
 def check_memory(unpacked_bytes: int, packed_bytes: int, dataset) -> bool:
     """Bytes of all images as one uint8 per pixel, and as one bit per pixel."""
     pixels = len(dataset) * int(np.prod(dataset.observation_shape))

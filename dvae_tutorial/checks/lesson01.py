@@ -4,8 +4,9 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
-from ._base import ExerciseError
+from ._base import ExerciseError, binary_batch, exercise, scalar, small_vae, terms_dict
 from ._base import passed as _passed
 
 
@@ -25,6 +26,7 @@ def _as_tensor(name, value, shape) -> torch.Tensor:
     return value.detach().double()
 
 
+@exercise(points=1, refuses=("dvae_tutorial.losses:kl_normal",))
 def check_kl_normal(kl_fn) -> bool:
     """``kl_fn(mu, logvar) -> (B, D)``: KL(N(mu, exp(logvar)) || N(0, 1)) per sample and latent."""
     from ..losses import kl_normal
@@ -55,6 +57,7 @@ def check_kl_normal(kl_fn) -> bool:
     raise ExerciseError(hint)
 
 
+@exercise(points=1, refuses=("dvae_tutorial.models:sample_gaussian",))
 def check_reparameterisation(sample_fn) -> bool:
     """``sample_fn(mu, logvar, eps) -> z (B, D)``: z = mu + sigma * eps with sigma = exp(logvar / 2)."""
     mu, logvar = _random_posterior(1)
@@ -86,6 +89,7 @@ def check_reparameterisation(sample_fn) -> bool:
     return _passed("z = mu + sigma * eps, and the gradient flows to mu and logvar (the noise is an input)")
 
 
+@exercise(points=1, refuses=("dvae_tutorial.losses:reconstruction_loss",))
 def check_gaussian_nll(nll_fn) -> bool:
     """``nll_fn(x, mean, sigma) -> scalar``: -log prod N(x; mean, sigma^2), summed over pixels, mean over the batch."""
     from ..losses import reconstruction_loss
@@ -117,6 +121,7 @@ def check_gaussian_nll(nll_fn) -> bool:
     raise ExerciseError(hint)
 
 
+@exercise(points=1)
 def check_likelihood_predictions(unbounded: str, constant_gradient: str) -> bool:
     """Which likelihood's per-pixel loss (target 0) grows without bound as the predicted mean goes to 1,
     and which one's gradient keeps the same size all the way to the target?"""
@@ -144,3 +149,135 @@ def check_likelihood_predictions(unbounded: str, constant_gradient: str) -> bool
                             f"times its slope far away; which formula is linear in |x - m|?")
     return _passed(f"{truth_unbounded}: -log(1 - m) has no bound; {truth_constant}: |x - m| / b pulls equally hard "
                    "at every distance, while the Gaussian's pull (x - m) / sigma^2 fades near the target")
+
+
+# --- the real exercise: the negative ELBO of a batch, and a training loop built on it -------------
+
+ELBO_REFERENCES = ("dvae_tutorial.losses:kl_normal", "dvae_tutorial.losses:reconstruction_loss",
+                   "dvae_tutorial.losses:Objective.elbo_terms", "dvae_tutorial.losses:VAELoss.__call__",
+                   "dvae_tutorial.models:sample_gaussian", "dvae_tutorial.train:fit")
+
+
+def _reference_elbo(model, x, eps) -> dict:
+    from ..losses import kl_normal, reconstruction_loss
+
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    recon = reconstruction_loss(x, model.decode(z), "bernoulli")
+    kl = kl_normal(mu, logvar).sum(dim=1).mean()
+    return {"loss": recon + kl, "recon": recon, "kl": kl, "mu": mu, "logvar": logvar}
+
+
+def _elbo_hint(got: dict, ref: dict, model, x, eps) -> str:
+    """The typical mistake behind a wrong recon or KL, found by computing each mistaken version."""
+    from ..losses import kl_normal, reconstruction_loss
+
+    b, n_pixels, d = x.shape[0], x[0].numel(), ref["mu"].shape[1]
+    recon, kl = scalar("recon", got["recon"]), scalar("kl", got["kl"])
+    r, k = float(ref["recon"].detach()), float(ref["kl"].detach())
+    mu, logvar = ref["mu"].detach(), ref["logvar"].detach()
+    close = lambda a, b_: math.isclose(a, b_, rel_tol=1e-4, abs_tol=1e-4)   # noqa: E731
+    with torch.no_grad():
+        recon_mean = float(reconstruction_loss(x, model.decode(mu), "bernoulli"))
+        recon_var = float(reconstruction_loss(x, model.decode(mu + logvar.exp() * eps), "bernoulli"))
+        recon_probs = float(F.binary_cross_entropy_with_logits(torch.sigmoid(model.decode(mu + torch.exp(0.5 * logvar) * eps)),
+                                                                x, reduction="sum") / b)
+    if not close(recon, r):
+        for value, hint in ((r / n_pixels, "you averaged the reconstruction over the pixels: the NLL of an image is the SUM over its pixels"),
+                            (r * b, "you summed the reconstruction over the batch too: average over the images"),
+                            (recon_mean, "the reconstruction decodes mu, not a sample: decode z = mu + exp(logvar / 2) * eps"),
+                            (recon_var, "z = mu + exp(logvar) * eps uses the variance; the standard deviation is exp(logvar / 2)"),
+                            (recon_probs, "the decoder returns LOGITS: binary_cross_entropy_with_logits takes them as they are "
+                                          "(no sigmoid first)"),
+                            (-r, "the reconstruction term is the NEGATIVE log-likelihood: it is positive")):
+            if close(recon, value):
+                return hint
+        return (f"recon should be {r:.3f} nats (Bernoulli NLL of x under the logits decoded from z = mu + sigma * eps, "
+                f"summed over pixels, mean over the batch), got {recon:.3f}")
+    if not close(kl, k):
+        per = kl_normal(mu, logvar)
+        for value, hint in ((float(per.mean()), "you averaged the KL over the latents too: sum over the latents, mean over the batch"),
+                            (float(per.sum()), "you summed the KL over the batch: average it over the images"),
+                            (-k, "the KL has the wrong sign: it is >= 0 and ADDED to the reconstruction")):
+            if close(kl, value):
+                return hint
+        return f"kl should be {k:.3f} nats (closed form, summed over latents, mean over the batch), got {kl:.3f}"
+    loss = scalar("loss", got["loss"])
+    if close(loss, r - k):
+        return "the negative ELBO is recon + KL (the ELBO is -recon - KL)"
+    return f"loss should be recon + kl = {r + k:.3f}, got {loss:.3f}"
+
+
+@exercise(points=4, refuses=ELBO_REFERENCES)
+def check_negative_elbo(elbo_fn) -> bool:
+    """``elbo_fn(model, x, eps) -> {"loss", "recon", "kl"}``: the negative ELBO of a batch (Kingma & Welling
+    2013, eq. (10)) with z = mu + exp(logvar / 2) * eps, a Bernoulli likelihood and the closed-form KL.
+
+    Compared with the package on two batches of a small VAE, and the gradient must reach the encoder.
+    """
+    for seed in (0, 1):
+        model = small_vae(seed)
+        x, eps = binary_batch(seed)
+        ref = _reference_elbo(model, x, eps)
+        got = terms_dict("elbo_fn", elbo_fn(model, x, eps.clone()), ("loss", "recon", "kl"))
+        values = {key: scalar(key, got[key]) for key in ("loss", "recon", "kl")}
+        if not all(math.isclose(values[key], float(ref[key].detach()), rel_tol=1e-4, abs_tol=1e-4) for key in values):
+            raise ExerciseError(_elbo_hint(got, ref, model, x, eps))
+        loss = got["loss"]
+        if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+            raise ExerciseError("loss has no gradient: build it with torch operations from model.encode / model.decode "
+                                "(no .item(), .detach(), numpy or torch.no_grad())")
+        loss.backward()
+        encoder_grad = sum(float(p.grad.abs().sum()) for p in model.encoder.parameters() if p.grad is not None)
+        if encoder_grad == 0:
+            raise ExerciseError("no gradient reaches the encoder: z must be built from mu and logvar (reparameterised), "
+                                "not detached")
+    r, k = float(ref["recon"].detach()), float(ref["kl"].detach())
+    return _passed(f"-ELBO = recon + KL = {r:.1f} + {k:.2f} nats on a test batch, "
+                   "and its gradient reaches the encoder through z = mu + sigma * eps")
+
+
+def heldout_elbo(model, dataset, n: int = 256, seed: int = 1234) -> float:
+    """The negative ELBO of ``model`` on ``n`` held-out images of ``dataset`` with fixed noise (nats)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = dataset.sample_observations_from_factors(dataset.sample_factors(n, rng), rng)
+    eps = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return float(_reference_elbo(model, x, eps)["loss"])
+
+
+@exercise(points=3, refuses=ELBO_REFERENCES)
+def check_training(train_fn, dataset, steps: int) -> bool:
+    """``train_fn(model, dataset, steps, seed) -> list of losses``: ``steps`` Adam steps on the negative ELBO
+    of batches drawn from ``dataset``.  The check trains a fresh small VAE with it and measures the negative
+    ELBO on held-out images before and after (with the package's formula)."""
+    model = small_vae(7)
+    before = heldout_elbo(model, dataset)
+    start = [p.detach().clone() for p in model.parameters()]
+    history = train_fn(model, dataset, steps, 0)
+    try:
+        history = [scalar("each loss in the history", v) for v in history]
+    except TypeError:
+        raise ExerciseError("train_fn must return the list of the losses of every step (floats)") from None
+    if len(history) != steps:
+        raise ExerciseError(f"train_fn must run {steps} steps and return one loss per step; got {len(history)}")
+    moved = [not torch.equal(a, p.detach()) for a, p in zip(start, model.parameters())]
+    if not any(moved):
+        raise ExerciseError("the model's weights did not change: call optimizer.step() after loss.backward(), with an "
+                            "optimizer built on model.parameters()")
+    if not all(moved):
+        raise ExerciseError("some of the model's weights never changed: give the optimizer ALL of model.parameters() "
+                            "(encoder and decoder)")
+    after = heldout_elbo(model, dataset)
+    if not math.isfinite(after):
+        raise ExerciseError("the held-out negative ELBO is not finite after your training: is the learning rate too large?")
+    if after > 0.6 * before:
+        raise ExerciseError(f"after {steps} steps the held-out negative ELBO is {after:.1f} nats (it was {before:.1f}): it "
+                            "should fall below 60% of its start. Check optimizer.zero_grad() before every backward "
+                            "(else the gradients pile up), a learning rate near 1e-3 and a fresh batch every step")
+    first, last = sum(history[:5]) / 5, sum(history[-5:]) / 5
+    if not last < first:
+        raise ExerciseError("the losses you returned do not fall: return loss.item() of every step, in order")
+    return _passed(f"{steps} steps: held-out -ELBO {before:.1f} -> {after:.1f} nats")

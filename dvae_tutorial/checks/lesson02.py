@@ -5,10 +5,11 @@ import math
 
 import numpy as np
 
-from ._base import ExerciseError
+from ._base import ExerciseError, exercise, scalar, terms_dict
 from ._base import passed as _passed
 
 
+@exercise(points=1)
 def check_equivalent_beta(beta_32: float, beta_64: float = 4.0, latent_dim: int = 10) -> bool:
     """``beta_32``: the beta on 32x32 images with the same normalised beta (Higgins et al. 2017) as
     ``beta_64`` on 64x64 images, both with ``latent_dim`` latents."""
@@ -32,6 +33,7 @@ def check_equivalent_beta(beta_32: float, beta_64: float = 4.0, latent_dim: int 
     raise ExerciseError(hint)
 
 
+@exercise(points=1)
 def check_active_latents(count_fn) -> bool:
     """``count_fn(kl_per_dim (D,), threshold) -> int``: the number of latents whose KL exceeds ``threshold``."""
     kl = np.array([0.0, 0.005, 0.02, 3.1, 0.4, 0.0099, 0.011, 1e-4, 7.2, 0.01])
@@ -50,6 +52,7 @@ def check_active_latents(count_fn) -> bool:
     return _passed("active latents: KL(q(z_j|x) || p(z_j)) > threshold")
 
 
+@exercise(points=1)
 def check_rate_distortion_direction(rate_falls: bool, distortion_rises: bool, sweep: dict) -> bool:
     """Predict how the rate (KL) and the distortion (reconstruction NLL) move from the smallest to the largest
     beta of ``sweep`` (value -> ``runs.LiveRun``); the check reads the trained runs."""
@@ -68,3 +71,53 @@ def check_rate_distortion_direction(rate_falls: bool, distortion_rises: bool, sw
                             f"at beta = {hi:g}. Fewer nats in the code leave less to rebuild the image from")
     return _passed(f"from beta = {lo:g} to {hi:g}: rate {rate[lo]:.2f} -> {rate[hi]:.2f} nats, "
                    f"distortion {distortion[lo]:.1f} -> {distortion[hi]:.1f} nats")
+
+
+# --- the real exercise: rate, distortion and active latents of a trained model ----------------------
+
+@exercise(points=4, refuses=("dvae_tutorial.losses:kl_normal", "dvae_tutorial.losses:reconstruction_loss",
+                              "dvae_tutorial.losses:Objective.elbo_terms", "dvae_tutorial.models:VAE.reconstruct"))
+def check_rate_distortion(rd_fn, model, images, threshold: float = 0.01) -> bool:
+    """``rd_fn(model, images, threshold) -> {"rate", "distortion", "active"}`` on ``images`` (n, 1, H, W):
+
+    rate = sum_j mean_x KL(q(z_j|x) || N(0, 1)) (nats), distortion = Bernoulli NLL of the images decoded
+    from the posterior mean, summed over pixels and averaged over the images (nats), active = the number
+    of latents whose mean KL exceeds ``threshold``.  Compared with the package's formulas.
+    """
+    import torch
+
+    from ..losses import kl_normal, reconstruction_loss
+
+    with torch.no_grad():
+        mu, logvar = model.encode(images)
+        kl_per_dim = kl_normal(mu, logvar).mean(dim=0).double()
+        rate = float(kl_per_dim.sum())
+        distortion = float(reconstruction_loss(images, model.decode(mu), "bernoulli"))
+        active = int((kl_per_dim > threshold).sum())
+    got = terms_dict("rd_fn", rd_fn(model, images, threshold), ("rate", "distortion", "active"))
+    got_rate, got_distortion = scalar("rate", got["rate"]), scalar("distortion", got["distortion"])
+    n, d = len(images), mu.shape[1]
+    if not math.isclose(got_rate, rate, rel_tol=1e-3, abs_tol=1e-3):
+        if math.isclose(got_rate, rate / d, rel_tol=1e-3):
+            hint = "the rate is the SUM of the latents' KLs (averaged over images), not their mean"
+        elif math.isclose(got_rate, rate * n, rel_tol=1e-3):
+            hint = "average the KL over the images (the rate of one image), do not sum over them"
+        else:
+            hint = "rate = sum over latents of the mean over images of (mu^2 + sigma^2 - 1 - log sigma^2) / 2"
+        raise ExerciseError(f"rate should be {rate:.3f} nats, got {got_rate:.3f}. {hint}")
+    if not math.isclose(got_distortion, distortion, rel_tol=1e-3, abs_tol=1e-3):
+        if math.isclose(got_distortion, distortion / images[0].numel(), rel_tol=1e-3):
+            hint = "sum the NLL over the pixels of an image (average over images only)"
+        elif math.isclose(got_distortion, distortion * n, rel_tol=1e-3):
+            hint = "average the NLL over the images, do not sum over them"
+        else:
+            hint = ("decode the posterior MEAN mu (no sampling) and take the Bernoulli NLL of the images under those "
+                    "logits (binary_cross_entropy_with_logits, no sigmoid first)")
+        raise ExerciseError(f"distortion should be {distortion:.3f} nats, got {got_distortion:.3f}. {hint}")
+    got_active = got["active"]
+    if int(scalar("active", got_active)) != active:
+        per_image = int((kl_normal(mu, logvar).mean(dim=0) > threshold).sum())
+        hint = ("count a latent as active when its KL AVERAGED over the images exceeds the threshold"
+                if per_image == active else f"{active} latents have a mean KL above {threshold}")
+        raise ExerciseError(f"active should be {active}, got {got_active}. {hint}")
+    return _passed(f"rate {rate:.2f} nats, distortion {distortion:.1f} nats, {active} active latents")

@@ -6,11 +6,13 @@ import math
 import numpy as np
 import torch
 
-from ._base import ExerciseError
+from ._base import ExerciseError, binary_batch, exercise, scalar, small_vae, terms_dict
 from ._base import passed as _passed
 
 # --- lesson 03: the capacity schedule and the capacity loss ---------------------------------------
 
+@exercise(points=1, refuses=("dvae_tutorial.losses:linear_capacity",
+                              "dvae_tutorial.losses:CapacityLoss.capacity"))
 def check_linear_capacity(capacity_fn) -> bool:
     """``capacity_fn(step, c_min, c_max, c_steps) -> float``: C rises linearly from c_min to c_max, then stays.
 
@@ -46,6 +48,7 @@ def check_linear_capacity(capacity_fn) -> bool:
     return _passed("C(step) = c_min + (c_max - c_min) * min(step / c_steps, 1)  (Burgess et al. 2018)")
 
 
+@exercise(points=1, refuses=("dvae_tutorial.losses:CapacityLoss.__call__",))
 def check_capacity_loss(loss_fn) -> bool:
     """``loss_fn(recon, kl, capacity, gamma) -> scalar tensor``: recon + gamma * |kl - C| (Burgess et al. 2018, eq. (8)).
 
@@ -87,6 +90,7 @@ def check_capacity_loss(loss_fn) -> bool:
                    "(Burgess et al. 2018, eq. (8))")
 
 
+@exercise(points=1)
 def check_final_kl(predicted_kl: float, c_max: float, gamma: float, run=None) -> bool:
     """Predict the KL (nats) at the end of a run whose capacity C rose to ``c_max`` and then stayed there.
 
@@ -117,3 +121,70 @@ def check_final_kl(predicted_kl: float, c_max: float, gamma: float, run=None) ->
                 "easy factors, a nat of KL buys less reconstruction than that, so the KL sits at C (or a little "
                 "above it)")
     raise ExerciseError(f"you predicted {predicted_kl:.2f} nats for C_max = {c_max:g}{measured}. {hint}")
+
+
+# --- the real exercise: the whole capacity objective of a batch, schedule included --------------------
+
+@exercise(points=4, refuses=("dvae_tutorial.losses:CapacityLoss.__call__", "dvae_tutorial.losses:CapacityLoss.capacity",
+                              "dvae_tutorial.losses:linear_capacity", "dvae_tutorial.losses:Objective.elbo_terms",
+                              "dvae_tutorial.losses:kl_normal", "dvae_tutorial.losses:reconstruction_loss",
+                              "dvae_tutorial.models:sample_gaussian"))
+def check_capacity_objective(objective_fn) -> bool:
+    """``objective_fn(model, x, eps, step, gamma, c_max, c_steps) -> {"loss", "recon", "kl", "kl_per_dim", "capacity"}``:
+    Burgess et al. 2018, eq. (8) with C rising linearly from 0 to ``c_max`` over ``c_steps`` steps, on
+    z = mu + exp(logvar / 2) * eps and a Bernoulli likelihood; compared with ``losses.CapacityLoss``
+    before, during and after the ramp (KL below and above C)."""
+    from ..losses import CapacityLoss
+    from ..models import VAEOutput
+
+    model = small_vae(3)
+    x, eps = binary_batch(3)
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    output = VAEOutput(model.decode(z), mu, logvar, z)
+    for step, gamma, c_max, c_steps in ((0, 1000.0, 25.0, 100), (40, 1000.0, 25.0, 100), (99, 30.0, 0.05, 100),
+                                        (500, 30.0, 5.0, 100)):
+        ref = CapacityLoss(gamma=gamma, c_max=c_max, c_steps=c_steps)(output, x, step)
+        r = {k: float(v.detach()) for k, v in ref.items() if k in ("loss", "recon", "kl", "capacity")}
+        got = terms_dict("objective_fn", objective_fn(model, x, eps.clone(), step, gamma, c_max, c_steps),
+                         ("loss", "recon", "kl", "kl_per_dim", "capacity"))
+        per_dim = got["kl_per_dim"]
+        if not isinstance(per_dim, torch.Tensor) or tuple(per_dim.shape) != tuple(ref["kl_per_dim"].shape):
+            raise ExerciseError(f"kl_per_dim must be a tensor of one KL per latent, shape {tuple(ref['kl_per_dim'].shape)}"
+                                f"; got {tuple(per_dim.shape) if isinstance(per_dim, torch.Tensor) else type(per_dim).__name__}")
+        if not torch.allclose(per_dim.detach(), ref["kl_per_dim"].detach(), rtol=1e-4, atol=1e-5):
+            hint = ("you summed over the batch: average each latent's KL over the images"
+                    if torch.allclose(per_dim.detach(), ref["kl_per_dim"].detach() * len(x), rtol=1e-4) else
+                    "kl_per_dim[j] = mean over the batch of (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2) / 2")
+            raise ExerciseError(f"kl_per_dim is not right: {hint}")
+        g = {k: scalar(k, got[k]) for k in r}
+        case = f"at step {step} (gamma = {gamma:g}, C_max = {c_max:g}, c_steps = {c_steps})"
+        close = lambda a, b: math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-4)   # noqa: E731
+        if not close(g["recon"], r["recon"]) or not close(g["kl"], r["kl"]):
+            raise ExerciseError(f"{case}: recon should be {r['recon']:.3f} and kl {r['kl']:.4f}, got {g['recon']:.3f} and "
+                                f"{g['kl']:.4f}: the -ELBO terms of lesson 01 (Bernoulli NLL summed over pixels, KL summed "
+                                "over latents, both averaged over the batch, z = mu + exp(logvar / 2) * eps)")
+        if not close(g["capacity"], r["capacity"]):
+            c = g["capacity"]
+            if step > c_steps and c > c_max:
+                hint = "C stops at C_max once the ramp is over: clip step / c_steps at 1"
+            elif 0 < step < c_steps and c == 0:
+                hint = "step // c_steps is integer division (0 during the ramp): use step / c_steps"
+            else:
+                hint = "C = C_max * min(step / c_steps, 1)"
+            raise ExerciseError(f"{case}: C should be {r['capacity']:.4g}, got {c:.4g}. {hint}")
+        if not close(g["loss"], r["loss"]):
+            kl, c = r["kl"], r["capacity"]
+            if close(g["loss"], r["recon"] + gamma * (kl - c)):
+                hint = "without |.| a KL below C lowers the loss: use gamma * |KL - C|"
+            elif close(g["loss"], r["recon"] + gamma * (kl - c) ** 2):
+                hint = "Burgess et al. penalise |KL - C|, not its square"
+            elif close(g["loss"], r["recon"] + kl + gamma * abs(kl - c)):
+                hint = "the capacity term replaces the KL term: loss = recon + gamma * |KL - C| (no extra + KL)"
+            else:
+                hint = "loss = recon + gamma * |KL - C|"
+            raise ExerciseError(f"{case}: loss should be {r['loss']:.4f}, got {g['loss']:.4f}. {hint}")
+        if not isinstance(got["loss"], torch.Tensor) or not got["loss"].requires_grad:
+            raise ExerciseError("loss has no gradient: build it with torch operations (no .item() or numpy)")
+    return _passed("loss = recon + gamma * |KL - C(step)|, C = C_max * min(step / c_steps, 1), before, during and "
+                   "after the ramp (Burgess et al. 2018, eq. (8))")

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import torch
 
-from ._base import ExerciseError
+from ._base import ExerciseError, exercise
 from ._base import passed as _passed
 
 
@@ -15,6 +15,7 @@ def _as_matrix(value, name: str) -> np.ndarray:
     return array.astype(np.float64)
 
 
+@exercise(points=1, refuses=("dvae_tutorial.losses:log_importance_weights",))
 def check_mss_weights(weights_fn) -> bool:
     """``weights_fn(batch_size, dataset_size) -> (B, B)`` log importance weights of minibatch stratified
     sampling (Chen et al. 2018, appendix C.2).
@@ -59,6 +60,8 @@ def check_mss_weights(weights_fn) -> bool:
                    "every row sums to 1 (where the remainder (N-B+1)/(N(B-1)) sits does not matter)")
 
 
+@exercise(points=1, refuses=("dvae_tutorial.losses:decomposition_terms",
+                              "dvae_tutorial.losses:tc_decomposition"))
 def check_decomposition(decompose_fn) -> bool:
     """``decompose_fn(log_qz_given_x, log_qz, log_prod_qz, log_pz)`` (each ``(B,)``) -> dict with
     ``mi``, ``tc``, ``dw_kl`` (batch means), Chen et al. 2018 eq. (2)."""
@@ -83,6 +86,7 @@ def check_decomposition(decompose_fn) -> bool:
     return _passed("MI + TC + dim-wise KL telescope to E[log q(z|x) - log p(z)]")
 
 
+@exercise(points=1)
 def check_beta_tcvae_penalty(term: str) -> bool:
     """Which term of eq. (2) does beta-TCVAE's beta multiply (answer 'mi', 'tc' or 'dw_kl')?"""
     answers = {"mi": "index-code MI", "tc": "total correlation", "dw_kl": "dimension-wise KL"}
@@ -96,3 +100,54 @@ def check_beta_tcvae_penalty(term: str) -> bool:
                             "beta-VAE does and beta-TCVAE avoids; look at BetaTCVAELoss.__call__")
     raise ExerciseError("the dimension-wise KL keeps each q(z_d) near N(0, 1) and is weighted by gamma = 1; "
                         "look at BetaTCVAELoss.__call__")
+
+
+# --- the real exercise: log q(z) and sum_j log q(z_j) by minibatch stratified sampling ------------------
+
+@exercise(points=4, refuses=("dvae_tutorial.losses:estimate_log_qz", "dvae_tutorial.losses:estimate_log_qz_reference",
+                              "dvae_tutorial.losses:tc_decomposition", "dvae_tutorial.losses:decomposition_terms",
+                              "dvae_tutorial.losses:pairwise_log_density_gaussian",
+                              "dvae_tutorial.losses:log_density_gaussian",
+                              "dvae_tutorial.losses:log_importance_weights"))
+def check_log_qz(log_qz_fn, z=None, mu=None, logvar=None, dataset_size: int = 737_280) -> bool:
+    """``log_qz_fn(z, mu, logvar, dataset_size) -> (log_qz (B,), log_prod_qz (B,))``: the minibatch stratified
+    estimates (Chen et al. 2018, appendix C.2) of log q(z_i) = log sum_j w_ij q(z_i | x_j) and of
+    sum_d log q(z_id) = sum_d log sum_j w_ij q(z_id | x_j), computed with logsumexp; compared with
+    ``losses.estimate_log_qz(..., "mss")`` on a batch (the notebook passes a trained model's batch) and on
+    a random one."""
+    from ..losses import estimate_log_qz
+
+    g = torch.Generator().manual_seed(8)
+    batches = [(torch.randn(16, 4, generator=g, dtype=torch.float64) * 1.5, torch.randn(16, 4, generator=g, dtype=torch.float64),
+                torch.randn(16, 4, generator=g, dtype=torch.float64) * 0.8 - 1, 1000)]
+    if z is not None:
+        batches.insert(0, (z.detach().double(), mu.detach().double(), logvar.detach().double(), dataset_size))
+    for zb, mub, lvb, n in batches:
+        log_qz, marginals = estimate_log_qz(zb, mub, lvb, n, "mss")
+        expected = (log_qz, marginals.sum(dim=1))
+        got = log_qz_fn(zb.clone(), mub.clone(), lvb.clone(), n)
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise ExerciseError("return two tensors: (log_qz, log_prod_qz), each of shape (B,)")
+        got = [torch.as_tensor(v).detach().double() for v in got]
+        for name, value in zip(("log_qz", "log_prod_qz"), got):
+            if tuple(value.shape) != (len(zb),):
+                raise ExerciseError(f"{name} must have one value per code, shape ({len(zb)},); got {tuple(value.shape)}")
+        if torch.allclose(got[0], expected[0], atol=1e-5) and torch.allclose(got[1], expected[1], atol=1e-5):
+            continue
+        mws_qz, mws_marginals = estimate_log_qz(zb, mub, lvb, n, "mws")
+        if torch.allclose(got[0], mws_qz, atol=1e-5):
+            hint = ("these are minibatch WEIGHTED sampling estimates (every weight 1/(N B)); stratified sampling gives "
+                    "w_ii = 1/N, w_i,i+1 = (N - B + 1)/(N (B - 1)) and 1/(B - 1) elsewhere (your weights of exercise 1)")
+        elif torch.allclose(got[1], expected[0], atol=1e-5):
+            hint = ("log_prod_qz equals log q(z): sum over the dimensions d AFTER the logsumexp over j "
+                    "(one marginal per dimension), not before")
+        elif not torch.allclose(got[0], expected[0], atol=1e-5):
+            hint = ("log q(z_i) = logsumexp over j (dim 1 of the (B, B) matrix) of log w_ij + sum_d log N(z_id; mu_jd, "
+                    "exp(logvar_jd)); check the Gaussian log density (-(z - mu)^2 / (2 exp(logvar)) - logvar / 2 - "
+                    "log(2 pi) / 2) and that row i holds code z_i against every x_j")
+        else:
+            hint = ("log_qz is right; for the product take, for every dimension d, logsumexp_j (log w_ij + log "
+                    "N(z_id; mu_jd, exp(logvar_jd))), then sum over d")
+        raise ExerciseError(f"on a batch of {len(zb)} codes (N = {n:,}): {hint}")
+    return _passed("log q(z_i) = logsumexp_j [log w_ij + sum_d log q(z_id|x_j)], sum_d log q(z_id) = sum_d "
+                   "logsumexp_j [log w_ij + log q(z_id|x_j)], with stratified weights")

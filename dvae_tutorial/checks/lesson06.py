@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import ExerciseError
+from ._base import ExerciseError, exercise, scalar
 from ._base import passed as _passed
 
 
+@exercise(points=1, refuses=("dvae_tutorial.metrics.mig:mig_from_mutual_info",))
 def check_mig_from_mi(mig_fn) -> bool:
     """``mig_fn(mi (n_factors, latent_dim), entropy (n_factors,)) -> float``: the mean over factors of
     (largest - second largest MI of the factor's row) / H(v_k) (Chen et al. 2018, eq. (6))."""
@@ -30,6 +31,7 @@ def check_mig_from_mi(mig_fn) -> bool:
                         "sort each row, take (first - second) / H(v_k), then the mean over factors")
 
 
+@exercise(points=1, refuses=("dvae_tutorial.metrics.beta_vae:beta_vae_features",))
 def check_beta_vae_features(features_fn) -> bool:
     """``features_fn(z1 (n, L, D), z2 (n, L, D)) -> (n, D)``: the BetaVAE score's feature
     z_diff = (1/L) sum_l |z1_l - z2_l| of every point (Higgins et al. 2017)."""
@@ -49,6 +51,7 @@ def check_beta_vae_features(features_fn) -> bool:
     raise ExerciseError("z_diff[i, d] = mean over l of |z1[i, l, d] - z2[i, l, d]|")
 
 
+@exercise(points=1)
 def check_capped_score(metric: str) -> bool:
     """Which score gives a *perfect* code on dSprites only about 0.2 (answer 'mig', 'sap', 'dci' or
     'factor_vae')?"""
@@ -62,3 +65,48 @@ def check_capped_score(metric: str) -> bool:
              "dci": "DCI's trees can split a code anywhere, so a perfect code gets a disentanglement near 1",
              "factor_vae": "the FactorVAE score of a perfect code is 1: the fixed factor's dimension has zero variance"}
     raise ExerciseError(hints[metric] + "; look at the sanity-check table again")
+
+
+# --- the real exercise: SAP from scratch, on a shipped model ------------------------------------------
+
+@exercise(points=4, refuses=("dvae_tutorial.metrics.sap:sap", "dvae_tutorial.metrics.sap:sap_score_matrix",
+                              "dvae_tutorial.metrics.sap:sap_from_score_matrix",
+                              "dvae_tutorial.metrics.sap:_single_code_accuracy"))
+def check_sap(sap_fn, codes, factors) -> bool:
+    """``sap_fn(codes_train, factors_train, codes_test, factors_test) -> float``: the SAP score with discrete
+    factors (Kumar et al. 2018; disentanglement_lib's protocol: a ``LinearSVC(C=0.01, class_weight="balanced",
+    random_state=0)`` per factor and single code dimension, test accuracy, mean over the factors that vary
+    of top minus runner-up).  ``codes`` ``(n, D)`` and ``factors`` ``(n, K)`` (a shipped model's mean codes)
+    are split in halves; compared with ``metrics.sap`` there and on a perfect code of 3 factors."""
+    from .. import metrics
+
+    codes, factors = np.asarray(codes, dtype=np.float64), np.asarray(factors)
+    half = len(codes) // 2
+    rng = np.random.default_rng(0)
+    perfect_factors = np.column_stack([rng.integers(0, 4, 400), rng.integers(0, 3, 400), np.zeros(400, dtype=np.int64)])
+    perfect_codes = np.column_stack([perfect_factors[:, :2] + rng.normal(0, 0.05, (400, 2)), rng.normal(size=400)])
+    for name, (c, f) in (("the model's codes", (codes, factors)), ("a perfect code (factor 2 constant)",
+                                                                 (perfect_codes, perfect_factors))):
+        n = len(c) // 2
+        args = (c[:n], f[:n], c[n:], f[n:])
+        expected = metrics.sap(*args, seed=0)
+        got = scalar("sap_fn's result", sap_fn(*(a.copy() for a in args)))
+        if np.isclose(got, expected, atol=1e-6):
+            continue
+        matrix = metrics.sap_score_matrix(*args, seed=0)
+        keep = f[:n].max(axis=0) > f[:n].min(axis=0)
+        ordered = -np.sort(-matrix, axis=1)
+        if np.isclose(got, np.mean(ordered[:, 0] - ordered[:, 1])):
+            hint = "leave out the factors that are constant in the training half (their row is all 0)"
+        elif np.isclose(got, np.mean((ordered[:, 0] - ordered[:, -1])[keep])):
+            hint = "the gap is between the best and the SECOND best code, not the worst"
+        elif np.isclose(got, metrics.sap(*args, continuous_factors=True)):
+            hint = "that is the continuous-factor SAP (squared correlation); here the factors are classes: use the classifiers"
+        elif np.isclose(got, np.mean(ordered[keep, 0])):
+            hint = "subtract the runner-up: SAP rewards the gap between the two best codes"
+        else:
+            hint = ("fit LinearSVC(C=0.01, class_weight='balanced', random_state=0) on ONE code column of the training "
+                    "half per (factor, code) pair, score its accuracy on the test half, then average top - second "
+                    "over the factors")
+        raise ExerciseError(f"on {name}: SAP should be {expected:.4f}, got {got:.4f}. {hint}")
+    return _passed(f"SAP of the shipped model's codes: {metrics.sap(codes[:half], factors[:half], codes[half:], factors[half:], seed=0):.4f}")
