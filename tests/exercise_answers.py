@@ -138,7 +138,7 @@ def delegating_answers(dataset=None):
         "check_discriminator_step": (None, ()),  # built in the test
         "check_mss_weights": (lambda b, n: losses.log_importance_weights(b, n, "mss", dtype=torch.float64), ()),
         "check_decomposition": (None, ()),    # decomposition_terms needs codes: built in the test
-        "check_log_qz": (lambda z, mu, logvar, n: (lambda q, m: (q, m.sum(1)))(*losses.estimate_log_qz(z, mu, logvar, n, "mss")), ()),
+        "check_log_qz": (lambda z, mu, logvar, n: (lambda q, m: (q, m.sum(1)))(*losses.estimate_log_qz(z, mu, logvar, n, "mss")), ()),  # noqa: E501
         "check_mig_from_mi": (lambda mi, entropy: metrics.mig_from_mutual_info(mi, entropy), ()),
         "check_beta_vae_features": (None, ()),  # beta_vae_features samples from a data set: built in the test
         "check_sap": (lambda a, b, c, d: metrics.sap(a, b, c, d, seed=0), ()),

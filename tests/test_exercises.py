@@ -3,17 +3,16 @@ before its exercise in the student version, answers that call the package's refe
 real exercises' checks accepting the reference solution and explaining typical mistakes."""
 import ast
 import inspect
-import json
 import re
 from pathlib import Path
 
+import exercise_answers as answers
 import nbformat
 import numpy as np
 import pytest
 import torch
 
-import exercise_answers as answers
-from dvae_tutorial import checks, losses, metrics, models
+from dvae_tutorial import checks, losses, models
 from dvae_tutorial.checks import ExerciseError
 from dvae_tutorial.checks._base import _code_of, binary_batch, resolve, small_vae
 
@@ -118,7 +117,8 @@ def _reference_lines(spec: str) -> list[str]:
     obj = resolve(spec)
     obj = obj.fget if isinstance(obj, property) else obj
     source = inspect.getsource(obj)
-    return [l.strip() for l in source.splitlines()[1:] if len(l.strip()) >= 30 and not l.strip().startswith(("#", '"'))]
+    return [line.strip() for line in source.splitlines()[1:]
+            if len(line.strip()) >= 30 and not line.strip().startswith(("#", '"'))]
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
@@ -126,7 +126,7 @@ def test_no_answer_is_visible_before_its_exercise_in_the_student_version(path):
     """No solution line, no printed source of the package function the exercise re-implements, and none
     of that function's lines, in any cell of the student version before the exercise."""
     nb, student = _student_version(path)
-    for solution, test, names in _exercises(nb):
+    for solution, _test, names in _exercises(nb):
         refused = [spec for n in names for spec in checks.EXERCISES[n]["refuses"]]
         refused_codes = {_code_of(resolve(spec)) for spec in refused}
         answer = set(_solution_lines(nb.cells[solution].source))
@@ -134,7 +134,7 @@ def test_no_answer_is_visible_before_its_exercise_in_the_student_version(path):
         for i, cell in enumerate(student.cells[:solution]):
             if cell.cell_type != "code":
                 continue
-            lines = {l.strip() for l in cell.source.splitlines()}
+            lines = {line.strip() for line in cell.source.splitlines()}
             assert not lines & answer, f"cell {i} shows the answer of {names}: {lines & answer}"
             assert not lines & reference, f"cell {i} re-types the package's answer to {names}: {lines & reference}"
             printed = [t for t in _getsource_targets(cell.source)

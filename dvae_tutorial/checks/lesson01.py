@@ -172,7 +172,7 @@ def _elbo_hint(got: dict, ref: dict, model, x, eps) -> str:
     """The typical mistake behind a wrong recon or KL, found by computing each mistaken version."""
     from ..losses import kl_normal, reconstruction_loss
 
-    b, n_pixels, d = x.shape[0], x[0].numel(), ref["mu"].shape[1]
+    b, n_pixels = x.shape[0], x[0].numel()
     recon, kl = scalar("recon", got["recon"]), scalar("kl", got["kl"])
     r, k = float(ref["recon"].detach()), float(ref["kl"].detach())
     mu, logvar = ref["mu"].detach(), ref["logvar"].detach()
@@ -183,10 +183,10 @@ def _elbo_hint(got: dict, ref: dict, model, x, eps) -> str:
         recon_probs = float(F.binary_cross_entropy_with_logits(torch.sigmoid(model.decode(mu + torch.exp(0.5 * logvar) * eps)),
                                                                 x, reduction="sum") / b)
     if not close(recon, r):
-        for value, hint in ((r / n_pixels, "you averaged the reconstruction over the pixels: the NLL of an image is the SUM over its pixels"),
+        for value, hint in ((r / n_pixels, "you averaged the reconstruction over the pixels: the NLL of an image is the SUM over its pixels"),  # noqa: E501
                             (r * b, "you summed the reconstruction over the batch too: average over the images"),
                             (recon_mean, "the reconstruction decodes mu, not a sample: decode z = mu + exp(logvar / 2) * eps"),
-                            (recon_var, "z = mu + exp(logvar) * eps uses the variance; the standard deviation is exp(logvar / 2)"),
+                            (recon_var, "z = mu + exp(logvar) * eps uses the variance; the standard deviation is exp(logvar / 2)"),  # noqa: E501
                             (recon_probs, "the decoder returns LOGITS: binary_cross_entropy_with_logits takes them as they are "
                                           "(no sigmoid first)"),
                             (-r, "the reconstruction term is the NEGATIVE log-likelihood: it is positive")):
@@ -196,7 +196,7 @@ def _elbo_hint(got: dict, ref: dict, model, x, eps) -> str:
                 f"summed over pixels, mean over the batch), got {recon:.3f}")
     if not close(kl, k):
         per = kl_normal(mu, logvar)
-        for value, hint in ((float(per.mean()), "you averaged the KL over the latents too: sum over the latents, mean over the batch"),
+        for value, hint in ((float(per.mean()), "you averaged the KL over the latents too: sum over the latents, mean over the batch"),  # noqa: E501
                             (float(per.sum()), "you summed the KL over the batch: average it over the images"),
                             (-k, "the KL has the wrong sign: it is >= 0 and ADDED to the reconstruction")):
             if close(kl, value):

@@ -152,8 +152,9 @@ def _reference_disc_loss(model, discriminator, x1, x2, generator, *, permute=Tru
 
 
 @exercise(points=4, refuses=("dvae_tutorial.losses:FactorVAELoss.discriminator_loss",
-                              "dvae_tutorial.losses:FactorVAELoss.train_discriminator",
-                              "dvae_tutorial.losses:FactorVAELoss.auxiliary_update"))
+                              "dvae_tutorial.losses:FactorVAELoss.discriminator_terms",
+                              "dvae_tutorial.losses:FactorVAELoss.auxiliary_terms",
+                              "dvae_tutorial.train:Trainer.auxiliary_step"))
 def check_discriminator_step(step_fn) -> bool:
     """``step_fn(model, discriminator, d_optimizer, x1, x2, generator) -> loss``: one update of D (Kim & Mnih
     2018, Algorithm 2, lines 7-10).  z1 ~ q(z|x1) and z2 ~ q(z|x2), drawn in this order with

@@ -109,4 +109,4 @@ def check_sap(sap_fn, codes, factors) -> bool:
                     "half per (factor, code) pair, score its accuracy on the test half, then average top - second "
                     "over the factors")
         raise ExerciseError(f"on {name}: SAP should be {expected:.4f}, got {got:.4f}. {hint}")
-    return _passed(f"SAP of the shipped model's codes: {metrics.sap(codes[:half], factors[:half], codes[half:], factors[half:], seed=0):.4f}")
+    return _passed(f"SAP of the shipped model's codes: {metrics.sap(codes[:half], factors[:half], codes[half:], factors[half:], seed=0):.4f}")  # noqa: E501
