@@ -83,8 +83,22 @@ MAIN = {r.name: r for r in (
 )}
 
 
-def _lesson_sweep(method: str, name: str, values, fixed: dict | None = None) -> list[Recipe]:
-    small = dict(steps=6000, batch_size=128, image_size=32, architecture="small")
+# Not shipped (MAIN is what dvae_tutorial/pretrained holds): the other regularisers of q(z) with the same net and
+# data, trainable with `train --recipe NAME`.
+MORE = {r.name: r for r in (
+    Recipe("dipvae_i", "dipvae_i", {"lambda_od": 10.0, "lambda_d": 100.0},
+           why="Kumar et al. 2018: lambda_d = 10 lambda_od for DIP-VAE-I; Locatello et al. 2019 sweep lambda_od "
+               "in {1, 2, 5, 10, 20, 50}"),
+    Recipe("dipvae_ii", "dipvae_ii", {"lambda_od": 10.0, "lambda_d": 10.0},
+           why="Kumar et al. 2018: lambda_d = lambda_od for DIP-VAE-II; lambda_od from Locatello et al.'s sweep"),
+    Recipe("infovae", "infovae", {"alpha": 0.0, "lambda_mmd": 1000.0},
+           why="Zhao et al. 2019's objective with the MMD; alpha = 0 keeps the VAE's KL, lambda = 1000 is this "
+               "course's choice (the MMD^2 of a batch is a fraction of a nat)"),
+)}
+
+
+def _lesson_sweep(method: str, name: str, values, fixed: dict | None = None, steps: int = 6000) -> list[Recipe]:
+    small = dict(steps=steps, batch_size=128, image_size=32, architecture="small")
     return [Recipe(f"{method}-{name}{v:g}-small32", method, {name: v, **(fixed or {})}, **small,
                    why="a lesson slider position (runs.live_run)") for v in values]
 
@@ -95,9 +109,10 @@ SWEEPS = {r.name: r for r in (
     + _lesson_sweep("capacity", "c_max", (5, 10, 20), {"gamma": 3, "c_steps": 5000})           # lesson 03
     + _lesson_sweep("factorvae", "gamma", (10, 40, 100), {"disc_lr": FACTORVAE_DISC_LR})      # lesson 04
     + _lesson_sweep("btcvae", "beta", (1, 6, 10))                                              # lesson 05
+    + _lesson_sweep("dipvae_ii", "lambda_od", (1, 10, 100), {"lambda_d": 10.0}, steps=3000)   # lesson 07
 )}
 
-RECIPES = {**MAIN, **SWEEPS}
+RECIPES = {**MAIN, **MORE, **SWEEPS}
 
 
 def get(name: str) -> Recipe:
