@@ -34,7 +34,12 @@ METRIC_CHOICES = ("mig", "sap", "dci", "beta_vae", "factor_vae")
 # every hyper-parameter flag -> the objective argument it sets (each method takes some of them)
 HPARAM_FLAGS = {"beta": "beta", "alpha": "alpha", "gamma": "gamma", "c_min": "c_min", "c_max": "c_max",
                 "c_steps": "c_steps", "estimator": "estimator", "distribution": "distribution", "scale": "scale",
-                "disc_lr": "disc_lr"}
+                "disc_lr": "disc_lr", "lambda_od": "lambda_od", "lambda_d": "lambda_d", "lambda_mmd": "lambda_mmd"}
+
+
+def image_methods() -> list:
+    """The methods ``train`` trains (image VAEs on dSprites); the iVAE trains with ``ivae.fit`` on tabular data."""
+    return [name for name, cls in losses.OBJECTIVES.items() if cls.model_type == "VAE"]
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +65,7 @@ def _method_defaults(method: str) -> dict:
 
 def _methods_epilog() -> str:
     lines = ["methods and their hyper-parameters (defaults in brackets):"]
-    for name in losses.OBJECTIVES:
+    for name in image_methods():
         flags = [f"--{k.replace('_', '-')} [{v}]" for k, v in _method_defaults(name).items()
                  if k in HPARAM_FLAGS and k not in ("distribution", "scale", "disc_lr")]
         lines.append(f"  {name:<10} {', '.join(flags) or '(no weights)'}")
@@ -74,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "FactorVAE, beta-TCVAE) on dSprites.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,pretrained,html,student,grade,sweep}")
 
-    methods = ", ".join(f"{name} = {cls.title}" for name, cls in losses.OBJECTIVES.items())
+    methods = ", ".join(f"{name} = {losses.OBJECTIVES[name].title}" for name in image_methods())
     tr = sub.add_parser(
         "train", help="train a model and write checkpoints to --out",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -86,12 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
         "  python -m dvae_tutorial train --method btcvae --steps 40000 --out runs/btcvae --resume   # continue\n"
         "Stop with Ctrl-C: the checkpoint is kept, and --resume continues it.")
     g = tr.add_argument_group("what to train")
-    g.add_argument("--method", choices=list(losses.OBJECTIVES), default=None, help=f"the objective: {methods}")
+    g.add_argument("--method", choices=image_methods(), default=None, help=f"the objective: {methods}")
     g.add_argument("--out", required=True, type=Path, help="run folder: checkpoint.pt and config.json go here")
     g.add_argument("--steps", type=int, default=None, help="total optimiser steps [20000; 100 with --fast]")
     h = tr.add_argument_group("hyper-parameters (each method takes some; see below)")
     h.add_argument("--beta", type=float, default=None, help="beta-VAE: weight of the KL; beta-TCVAE: weight of the TC")
-    h.add_argument("--alpha", type=float, default=None, help="beta-TCVAE: weight of the index-code mutual information")
+    h.add_argument("--alpha", type=float, default=None, help="beta-TCVAE: weight of the index-code mutual information; "
+                                                              "InfoVAE: the KL weighs 1 - alpha")
+    h.add_argument("--lambda-od", type=float, default=None, help="DIP-VAE: weight of the off-diagonal covariances")
+    h.add_argument("--lambda-d", type=float, default=None, help="DIP-VAE: weight of the diagonal's distance to 1")
+    h.add_argument("--lambda-mmd", type=float, default=None,
+                   help="InfoVAE: lambda; the MMD between q(z) and p(z) weighs alpha + lambda - 1")
     h.add_argument("--gamma", type=float, default=None,
                    help="capacity: weight of |KL - C|; FactorVAE: weight of the TC; beta-TCVAE: weight of the dim-wise KL")
     h.add_argument("--disc-lr", type=float, default=None,
@@ -217,7 +227,7 @@ def resolve_train_args(args: argparse.Namespace) -> tuple[argparse.Namespace, di
         if getattr(args, dest, None) is None:
             setattr(args, dest, value)
     if args.method is None:
-        raise UsageError("choose a method with --method (" + ", ".join(losses.OBJECTIVES) + ")")
+        raise UsageError("choose a method with --method (" + ", ".join(image_methods()) + ")")
     fill_defaults(args, DEFAULTS)
     accepted = _method_defaults(args.method)
     hparams = {}

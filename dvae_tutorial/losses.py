@@ -38,7 +38,7 @@ __all__ = [
     "estimate_log_qz_reference", "decomposition_terms",
     "normalized_beta", "beta_from_normalized", "linear_capacity",
     "Objective", "VAELoss", "BetaVAELoss", "CapacityLoss", "FactorVAELoss", "BetaTCVAELoss",
-    "OBJECTIVES", "make_objective",
+    "OBJECTIVES", "make_objective", "register_objectives",
 ]
 
 LOG_2PI = math.log(2 * math.pi)
@@ -380,6 +380,7 @@ class Objective:
 
     name = "objective"
     title = "an objective"
+    model_type = "VAE"    # the model it trains: models.VAE on images (train.fit), or "IVAE" (ivae.fit, tabular data)
 
     def __init__(self, distribution: str = "bernoulli", scale: float | None = None):
         if distribution not in LIKELIHOODS:
@@ -692,8 +693,22 @@ class BetaTCVAELoss(Objective):
 OBJECTIVES = {cls.name: cls for cls in (VAELoss, BetaVAELoss, CapacityLoss, FactorVAELoss, BetaTCVAELoss)}
 
 
+def register_objectives(*classes) -> None:
+    """Add objective classes to ``OBJECTIVES`` by their ``name`` (modules with more methods call this)."""
+    for cls in classes:
+        OBJECTIVES[cls.name] = cls
+
+
+# More methods, each in its own module, which subclasses Objective from this one and registers itself:
+# DIP-VAE and InfoVAE (losses_aggregate), the iVAE (ivae: its own model and data).  Imported last, so that
+# whichever module is imported first finds Objective defined here.
+from . import losses_aggregate  # noqa: E402,F401  (isort: skip, the order of OBJECTIVES)
+from . import ivae  # noqa: E402,F401
+
+
 def make_objective(name: str, **hparams) -> Objective:
-    """The objective called ``name`` (one of ``OBJECTIVES``: vae, betavae, capacity, factorvae, btcvae)."""
+    """The objective called ``name`` (one of ``OBJECTIVES``: vae, betavae, capacity, factorvae, btcvae, dipvae_i,
+    dipvae_ii, infovae, ivae)."""
     if name not in OBJECTIVES:
         raise ValueError(f"unknown method {name!r}; choose one of {sorted(OBJECTIVES)}")
     cls = OBJECTIVES[name]

@@ -86,6 +86,20 @@ MAIN = {r.name: r for r in (
 )}
 
 
+# Not shipped (MAIN is what dvae_tutorial/pretrained holds): the other regularisers of q(z) with the same net and
+# data, trainable with `train --recipe NAME`.
+MORE = {r.name: r for r in (
+    Recipe("dipvae_i", "dipvae_i", {"lambda_od": 10.0, "lambda_d": 100.0},
+           why="Kumar et al. 2018: lambda_d = 10 lambda_od for DIP-VAE-I; Locatello et al. 2019 sweep lambda_od "
+               "in {1, 2, 5, 10, 20, 50}"),
+    Recipe("dipvae_ii", "dipvae_ii", {"lambda_od": 10.0, "lambda_d": 10.0},
+           why="Kumar et al. 2018: lambda_d = lambda_od for DIP-VAE-II; lambda_od from Locatello et al.'s sweep"),
+    Recipe("infovae", "infovae", {"alpha": 0.0, "lambda_mmd": 1000.0},
+           why="Zhao et al. 2019's objective with the MMD; alpha = 0 keeps the VAE's KL, lambda = 1000 is this "
+               "course's choice (the MMD^2 of a batch is a fraction of a nat)"),
+)}
+
+
 # The lessons' runs: the small net on 32x32 dSprites, batch 128, Adam 1e-3, seed 0, 6,000 steps (about
 # 2 minutes each on a 2-core CPU).
 LESSON_SETTINGS = dict(steps=6000, batch_size=128, image_size=32, architecture="small")
@@ -118,6 +132,12 @@ LESSON_RUNS = {r.name: r for r in (
                    why="lesson 05: MIG after fewer steps"),
        _lesson_run("factorvae-gamma40-slowdisc-small32-1500steps", "factorvae", {"gamma": 40, "disc_lr": 1e-4},
                    steps=1500, why="lesson 04: the discriminator ten times slower than the model (Kim & Mnih's 1e-4)")]
+    + [_lesson_run("vae-small32-3000steps", "vae", steps=3000, why="lesson 07: next to DIP-VAE and InfoVAE"),
+       _lesson_run("btcvae-beta6-small32-3000steps", "btcvae", {"beta": 6}, steps=3000, why="lesson 07"),
+       _lesson_run("dipvae_i-small32-3000steps", "dipvae_i", MORE["dipvae_i"].hparams, steps=3000, why="lesson 07"),
+       _lesson_run("infovae-small32-3000steps", "infovae", MORE["infovae"].hparams, steps=3000, why="lesson 07")]
+    + [_lesson_run(f"dipvae_ii-lambda_od{v:g}-small32-3000steps", "dipvae_ii", {"lambda_od": v, "lambda_d": 10.0},
+                   steps=3000, why="lesson 07: the lambda_od slider") for v in (1, 10, 100)]
 )}
 
 # the sliders: sweep name -> (the hyper-parameter it moves, {value: recipe name})
@@ -129,7 +149,9 @@ LESSON_SWEEPS = {
                                  1000: "capacity-gamma1000-small32"}),
     "factorvae-gamma": ("gamma", {v: f"factorvae-gamma{v}-small32" for v in (10, 40, 100)}),
     "btcvae-beta": ("beta", {v: f"btcvae-beta{v}-small32" for v in (1, 6, 10)}),
+    "dipvae_ii-lambda_od": ("lambda_od", {v: f"dipvae_ii-lambda_od{v:g}-small32-3000steps" for v in (1, 10, 100)}),
 }
+
 
 # the course's five canonical runs (lessons 01-05 train them, 05 and 06 compare them): label -> recipe name
 COURSE_RUNS = {"VAE": "vae-small32", "beta-VAE (4)": "betavae-beta4-small32", "capacity": "capacity-c_max20-small32",
@@ -137,7 +159,7 @@ COURSE_RUNS = {"VAE": "vae-small32", "beta-VAE (4)": "betavae-beta4-small32", "c
 
 # Fast mode (CI runs every lesson in minutes): each full-mode value -> its fast-mode value.  Every lesson run
 # has one (tests/test_recipes.py checks it); nothing else in a lesson run changes.
-FAST_VARIANT = {"steps": {6000: 150, 1500: 50}, "c_steps": {5000: 100}}
+FAST_VARIANT = {"steps": {6000: 150, 3000: 50, 1500: 50}, "c_steps": {5000: 100}}
 
 
 def lesson(name: str, fast: bool) -> Recipe:
@@ -152,7 +174,7 @@ def lesson(name: str, fast: bool) -> Recipe:
     return replace(recipe, steps=FAST_VARIANT["steps"][recipe.steps], hparams=hparams)
 
 
-RECIPES = {**MAIN, **LESSON_RUNS}
+RECIPES = {**MAIN, **MORE, **LESSON_RUNS}
 
 
 def get(name: str) -> Recipe:

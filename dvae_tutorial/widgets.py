@@ -452,6 +452,49 @@ class ScoreExplorer(StaticSliderPanel):
 
     def _update(self, _change=None):
         self.picture.value = self.picture_png(self.slider.value)
+class PictureSlider:
+    """A slider over precomputed pictures: one PNG (and an HTML caption) per value of a setting.
+
+    ``pictures``: dict value -> PNG bytes (e.g. ``figure_png(fig)``); ``captions``: dict value -> HTML.
+    For results that take a training run per value (lesson 07: MCC over the number of segments).
+
+    Example::
+
+        panel = PictureSlider({1: png1, 40: png40}, name="segments")
+        panel.widget
+        panel.select(40)
+    """
+
+    def __init__(self, pictures: dict, name: str, captions: dict | None = None):
+        import ipywidgets as w
+
+        if not isinstance(pictures, dict) or not pictures:
+            raise ValueError("pictures must be a non-empty dict value -> PNG bytes (widgets.figure_png(fig))")
+        self.pictures = dict(sorted(pictures.items(), key=lambda kv: kv[0]))
+        self.captions = dict(captions or {})
+        self.name = name
+        self.slider = w.SelectionSlider(options=list(self.pictures), value=next(iter(self.pictures)), description=name,
+                                        continuous_update=False, style={"description_width": "80px"})
+        self.picture = w.Image(format="png")
+        self.caption = w.HTML()
+        self.slider.observe(self._update, names="value")
+        self._update()
+        self.widget = w.VBox([self.slider, self.caption, self.picture])
+
+    @property
+    def current(self):
+        """The value selected now."""
+        return self.slider.value
+
+    def select(self, value):
+        """Move the slider to ``value`` (one of the keys of ``pictures``)."""
+        if value not in self.pictures:
+            raise ValueError(f"{self.name} = {value!r} has no picture; choose one of {list(self.pictures)}")
+        self.slider.value = value
+
+    def _update(self, _change=None):
+        self.picture.value = self.pictures[self.slider.value]
+        self.caption.value = self.captions.get(self.slider.value, f"<b>{self.name} = {_key(self.slider.value)}</b>")
 
     def _ipython_display_(self):
         from IPython.display import display

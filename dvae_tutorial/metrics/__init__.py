@@ -24,6 +24,9 @@ function                    definition (paper)                        reference 
                             (Eastwood & Williams 2018, ICLR)           10,000 / 5,000 points
 ``modularity_explicitness`` MI template deviation; one-vs-rest AUC     20 bins, LogisticRegression(),
                             (Ridgeway & Mozer 2018, NeurIPS)           10,000 / 5,000 points
+``mcc``                     mean |correlation| of sources and          Pearson; Hungarian matching
+                            latents after matching (Hyvarinen &        (scipy linear_sum_assignment)
+                            Morioka 2016; Khemakhem et al. 2020)
 ==========================  ========================================  =================================
 
 Facts that surprise people (each is tested in tests/test_metrics.py):
@@ -57,6 +60,7 @@ from .information import (
     histogram_discretize,
     mutual_info_matrix,
 )
+from .mcc import correlation_matrix, mcc
 from .mig import mig, mig_from_mutual_info
 from .modularity import modularity, modularity_explicitness
 from .posterior_mi import posterior_mutual_info_matrix
@@ -102,5 +106,7 @@ __all__ = [
     "modularity",
     "modularity_explicitness",
     "gaussian_total_correlation",
+    "mcc",
+    "correlation_matrix",
     "versions",
 ]

@@ -1,0 +1,89 @@
+"""Lesson 07's exercise checks: right answers pass, typical mistakes get their explanation."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from dvae_tutorial import checks, losses_aggregate, metrics, widgets
+
+
+def _corr(codes, sources):
+    k = sources.shape[1]
+    return np.abs(np.corrcoef(sources.T, codes.T)[:k, k:])
+
+
+def test_mcc_check():
+    def right(codes, sources):
+        c = _corr(codes, sources)
+        rows, cols = linear_sum_assignment(c, maximize=True)
+        return c[rows, cols].mean()
+
+    def no_matching(codes, sources):
+        return np.diag(_corr(codes, sources)).mean()
+
+    def no_abs(codes, sources):
+        k = sources.shape[1]
+        c = np.corrcoef(sources.T, codes.T)[:k, k:]
+        rows, cols = linear_sum_assignment(c, maximize=True)
+        return c[rows, cols].mean()
+
+    assert checks.check_mcc(right)
+    with pytest.raises(checks.ExerciseError, match="match them first"):
+        checks.check_mcc(no_matching)
+    with pytest.raises(checks.ExerciseError, match="absolute value"):
+        checks.check_mcc(no_abs)
+    with pytest.raises(checks.ExerciseError, match="not answered yet"):
+        checks.check_mcc(None)
+
+
+def test_dip_penalty_check():
+    def right(mu, logvar, lambda_od, lambda_d, kind):
+        cov = losses_aggregate.dip_covariance(mu, logvar, kind)
+        return losses_aggregate.dip_penalty(cov, lambda_od, lambda_d)["dip"]
+
+    def forgets_variances(mu, logvar, lambda_od, lambda_d, kind):
+        return right(mu, logvar, lambda_od, lambda_d, "i")
+
+    def unbiased(mu, logvar, lambda_od, lambda_d, kind):
+        cov = torch.cov(mu.T)
+        if kind == "ii":
+            cov = cov + torch.diag(logvar.exp().mean(0))
+        return losses_aggregate.dip_penalty(cov, lambda_od, lambda_d)["dip"]
+
+    def diagonal_to_zero(mu, logvar, lambda_od, lambda_d, kind):
+        cov = losses_aggregate.dip_covariance(mu, logvar, kind)
+        off = losses_aggregate.dip_penalty(cov, 1.0, 0.0)["dip"]
+        return lambda_od * off + lambda_d * torch.diagonal(cov).pow(2).sum()
+
+    assert checks.check_dip_penalty(right)
+    with pytest.raises(checks.ExerciseError, match="sampled"):
+        checks.check_dip_penalty(forgets_variances)
+    with pytest.raises(checks.ExerciseError, match="normalised by B"):
+        checks.check_dip_penalty(unbiased)
+    with pytest.raises(checks.ExerciseError, match="towards 1"):
+        checks.check_dip_penalty(diagonal_to_zero)
+
+
+def test_rotated_mcc_check_and_the_answer_is_what_mcc_measures():
+    rng = np.random.default_rng(0)
+    s = rng.standard_normal((200_000, 2))
+    z = np.c_[s[:, 0] - s[:, 1], s[:, 0] + s[:, 1]] / math.sqrt(2)
+    assert metrics.mcc(z, s) == pytest.approx(1 / math.sqrt(2), abs=0.01)
+    assert checks.check_rotated_mcc(1 / math.sqrt(2))
+    with pytest.raises(checks.ExerciseError, match="not a permutation"):
+        checks.check_rotated_mcc(1.0)
+    with pytest.raises(checks.ExerciseError, match="squared"):
+        checks.check_rotated_mcc(0.5)
+
+
+def test_picture_slider_shows_the_selected_picture():
+    panel = widgets.PictureSlider({40: b"b", 1: b"a"}, name="segments", captions={40: "forty"})
+    assert panel.current == 1 and panel.picture.value == b"a"
+    panel.select(40)
+    assert panel.picture.value == b"b" and panel.caption.value == "forty"
+    with pytest.raises(ValueError, match="has no picture"):
+        panel.select(5)
+    with pytest.raises(ValueError, match="non-empty dict"):
+        widgets.PictureSlider({}, name="x")
