@@ -114,8 +114,9 @@ def main(argv=None):
     for setting in settings:
         rows = [r for r in results if r["setting"] == setting[0]]
         migs = np.array([r["mig"] for r in rows])
+        sd = migs.std(ddof=1) if len(migs) > 1 else 0.0
         print(f"{setting[0]:<28} {int(np.mean([r['steps'] for r in rows])):>7} "
-              f"{' '.join(f'{m:.3f}' for m in migs):<24} {migs.mean():>6.3f} {migs.std(ddof=1) if len(migs) > 1 else 0:>6.3f}")
+              f"{' '.join(f'{m:.3f}' for m in migs):<24} {migs.mean():>6.3f} {sd:>6.3f}")
     for label, mean_gap, worst in gaps(results):
         print(f"gap to the VAE of the same net: {label:<28} mean {mean_gap:+.3f}, smallest per seed {worst:+.3f}")
     if args.json:

@@ -199,7 +199,7 @@ def test_nan_injected_in_the_weights_stops_naming_the_step_and_rolls_back(tiny, 
     with pytest.raises(train.NonFiniteLossError, match=r"loss term '\w+' became nan at step 6 "
                                                        r"\(non-finite weights: model\.") as info:
         train.fit(model, losses.make_objective("betavae"), tiny, steps=20, batch_size=32, eval_every=3,
-                  hooks=[poison_at_six], checkpoint_dir=tmp_path, progress=False)
+                  check_every=3, hooks=[poison_at_six], checkpoint_dir=tmp_path, progress=False)
     err = info.value
     assert "model.decoder.fc.0.weight" in err.weights           # NaN spreads through the next update
     assert err.step == 6 and err.kept_steps == 6 and len(err.history["loss"]) == 6
@@ -221,7 +221,7 @@ def test_a_weight_that_breaks_with_finite_terms_is_named(tiny):
     trainer.log.add(0, trainer.optimisation_step(0))
     with torch.no_grad():
         model.encoder.fc[1].bias[0] = float("inf")
-    with pytest.raises(train.NonFiniteLossError, match=r"the weight 'model\.encoder\.fc\.1\.bias' became nan at step 0"):
+    with pytest.raises(train.NonFiniteLossError, match=r"weight 'model\.encoder\.fc\.1\.bias' became nan at step 0"):
         trainer.check()
     assert torch.isfinite(model.encoder.fc[1].bias).all() and trainer.steps_done == 0
 
