@@ -617,7 +617,7 @@ class FactorVAELoss(Objective):
         return loss, accuracy
 
     def discriminator_terms(self, z: torch.Tensor, z_other: torch.Tensor, generator=None) -> dict:
-        """D's loss (with gradients for D only) on detached codes ``z`` (class 0) and ``permute_dims(z_other)`` (class 1).
+        """D's loss on detached codes ``z`` (class 0) and ``permute_dims(z_other)`` (class 1); gradients reach D only.
 
         Returns ``disc_loss`` (minimise it with an optimiser over ``discriminator.parameters()``)
         and ``disc_accuracy``.

@@ -22,7 +22,8 @@ draws its randomness from its own generators and never reseeds torch's global st
 so far and ``interrupted=True`` come back.  The terms stay on the device and reach the history
 every ``check_every`` steps, in one synchronisation that also checks them and the weights: a NaN
 or infinite value stops training with ``NonFiniteLossError`` naming the step and the term (or
-weight), after rolling the model, its optimisers and the checkpoint back to the last checked state.
+weight), after rolling the model, its optimisers and the checkpoint back to a checked state kept
+in memory.
 """
 from __future__ import annotations
 
@@ -71,10 +72,10 @@ class NonFiniteLossError(FloatingPointError):
                  weights: list | tuple = (), checkpoint_dir=None):
         self.term, self.value, self.step, self.history = term, value, step, history
         self.kept_steps, self.weights, self.checkpoint_dir = kept_steps, list(weights), checkpoint_dir
-        what = f"the weight {term!r} became {value}" if term in self.weights else f"the loss term {term!r} became {value}"
+        what = f"the {'weight' if term in self.weights else 'loss term'} {term!r} became {value}"
         broken = f" (non-finite weights: {', '.join(self.weights[:3])}{', ...' if len(self.weights) > 3 else ''})" \
             if self.weights and term not in self.weights else ""
-        kept = "" if kept_steps is None else f"; the model was rolled back to step {kept_steps}, the last checked finite state"
+        kept = "" if kept_steps is None else f"; the model was rolled back to step {kept_steps}, a checked finite state"
         saved = "" if checkpoint_dir is None else f", saved in {checkpoint_dir}"
         super().__init__(
             f"{what} at step {step}{broken}; training stopped{kept}{saved}. "
@@ -336,18 +337,19 @@ class Trainer:
     - ``optimisation_step``: one batch, the model's Adam step, then the objective's auxiliary step;
     - ``record`` / ``check``: the terms go to a ``TermLog``; every ``check_every`` steps they are
       copied to the host and checked, with the weights, for NaNs and infinities;
-    - ``snapshot`` / ``roll_back``: the last checked state is kept in memory, and restored when a
-      check fails;
+    - ``snapshot`` / ``roll_back``: a checked state is kept in memory (renewed when ``check_every``
+      steps have passed since the last one), and restored when a check fails;
     - ``checkpoint``: that state, the history and the settings, written to ``checkpoint_dir``;
     - ``evaluate``: the hooks, model in eval mode.
     """
 
     def __init__(self, model, objective: Objective, batches: Batches, *, lr: float, seed: int, device,
                  dataset_size: int, run_config: dict, hooks: tuple, checkpoint_dir: Path | None,
-                 track_decomposition: bool):
+                 track_decomposition: bool, check_every: int = CHECK_EVERY):
         self.model, self.objective, self.batches, self.device = model, objective, batches, device
         self.dataset_size, self.run_config, self.hooks = dataset_size, run_config, hooks
         self.checkpoint_dir, self.track_decomposition = checkpoint_dir, track_decomposition
+        self.check_every = check_every
         objective.prepare(model, dataset_size, device, seed)
         self.optimizer = adam(model.parameters(), lr=lr)
         self.aux_optimizer = auxiliary_optimizer(objective)   # FactorVAE's discriminator: its own Adam
@@ -442,7 +444,8 @@ class Trainer:
         bad_weights = [name for (name, _), ok in zip(weights, finite) if not ok]
         if bad_row is None and not bad_weights:
             self.log.commit(rows)
-            self.snapshot()
+            if self.steps_done - self.saved_state["steps"] >= self.check_every:   # a copy at most every check_every
+                self.snapshot()                                                     # steps, however often hooks run
             return {k: v for k, v in rows[-1].items() if k not in ("step", "kl_per_dim")} if rows else {}
         if bad_row is not None:
             row, term = bad_row
@@ -465,7 +468,8 @@ class Trainer:
 
     def checkpoint(self) -> None:
         save_checkpoint(self.checkpoint_dir, {
-            "format": CHECKPOINT_FORMAT, "config": self.run_config, "step": self.steps_done, "wall_time": self.elapsed(),
+            "format": CHECKPOINT_FORMAT, "config": self.run_config, "step": self.steps_done,
+            "wall_time": self.elapsed(),
             **self.state(), "history": self.log.history, "evaluations": self.evaluations})
 
     def evaluate(self, step_count: int) -> None:
@@ -515,8 +519,8 @@ def fit(model: torch.nn.Module, objective: Objective, dataset, *, steps: int, ba
             ``check_every`` steps (and before hooks, checkpoints and the end), in one
             synchronisation that also checks them and the weights for NaNs and infinities.  A
             non-finite value stops training with ``NonFiniteLossError`` naming the step and the
-            term (or weight): the model, its optimisers and the checkpoint go back to the last
-            checked state, at most ``check_every`` steps earlier.
+            term (or weight): the model, its optimisers and the checkpoint go back to a checked
+            state kept in memory, fewer than ``2 * check_every`` steps earlier.
     """
     pool = _check_fit_arguments(model, dataset, steps, batch_size, lr, indices, eval_every, checkpoint_every,
                                 checkpoint_dir, check_every)
@@ -535,7 +539,8 @@ def fit(model: torch.nn.Module, objective: Objective, dataset, *, steps: int, ba
         **(extra_config or {})))
     trainer = Trainer(model, objective, Batches(dataset, pool, batch_size, seed, device, channels_last), lr=lr,
                       seed=seed, device=device, dataset_size=int(pool.numel()), run_config=run_config,
-                      hooks=tuple(hooks), checkpoint_dir=checkpoint_dir, track_decomposition=track_decomposition)
+                      hooks=tuple(hooks), checkpoint_dir=checkpoint_dir, track_decomposition=track_decomposition,
+                      check_every=check_every)
     if resume and (checkpoint_dir / CHECKPOINT_NAME).exists():
         trainer.resume_from(load_checkpoint(checkpoint_dir, device="cpu"))
     start = trainer.steps_done

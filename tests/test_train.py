@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dvae_tutorial import __main__ as cli
-from dvae_tutorial import data, losses, models, train
+from dvae_tutorial import data, denormals, losses, models, train
 
 FAST = dict(architecture="small", batch_size=32, progress=False)
 
@@ -199,7 +199,7 @@ def test_nan_injected_in_the_weights_stops_naming_the_step_and_rolls_back(tiny, 
     with pytest.raises(train.NonFiniteLossError, match=r"loss term '\w+' became nan at step 6 "
                                                        r"\(non-finite weights: model\.") as info:
         train.fit(model, losses.make_objective("betavae"), tiny, steps=20, batch_size=32, eval_every=3,
-                  hooks=[poison_at_six], checkpoint_dir=tmp_path, progress=False)
+                  check_every=3, hooks=[poison_at_six], checkpoint_dir=tmp_path, progress=False)
     err = info.value
     assert "model.decoder.fc.0.weight" in err.weights           # NaN spreads through the next update
     assert err.step == 6 and err.kept_steps == 6 and len(err.history["loss"]) == 6
@@ -221,7 +221,7 @@ def test_a_weight_that_breaks_with_finite_terms_is_named(tiny):
     trainer.log.add(0, trainer.optimisation_step(0))
     with torch.no_grad():
         model.encoder.fc[1].bias[0] = float("inf")
-    with pytest.raises(train.NonFiniteLossError, match=r"the weight 'model\.encoder\.fc\.1\.bias' became nan at step 0"):
+    with pytest.raises(train.NonFiniteLossError, match=r"weight 'model\.encoder\.fc\.1\.bias' became nan at step 0"):
         trainer.check()
     assert torch.isfinite(model.encoder.fc[1].bias).all() and trainer.steps_done == 0
 
@@ -232,6 +232,23 @@ def test_terms_reach_the_history_in_blocks_with_the_same_numbers(tiny):
     for k in every.history:
         assert np.array_equal(every.history[k], blocks.history[k]), k
     assert list(blocks.history["step"]) == list(range(7))
+
+
+def test_flush_denormals_reaches_every_cpu_thread():
+    # torch.set_flush_denormal sets the calling thread only: with 2 threads, half of a parallel op kept
+    # computing with subnormals (the slow path a trained decoder's gradients take)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x = torch.full((1_000_000,), 1e-39)                 # subnormal in float32; the op runs on 2 threads
+        with denormals.flush_denormals() as active:
+            inside = int((x * 1.0 != 0).sum())
+        after = int((x * 1.0 != 0).sum())
+    finally:
+        torch.set_num_threads(threads)
+    if active:                                               # False on a CPU that cannot flush (nothing changes)
+        assert inside == 0
+    assert after == x.numel()                                # torch's default again after the block
 
 
 def test_fit_refuses_bad_arguments(tiny):

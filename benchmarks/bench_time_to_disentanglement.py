@@ -1,0 +1,128 @@
+"""MIG reached within a CPU time budget, per live setting and seed: is beta-TCVAE's advantage robust?
+
+    flock /tmp/dvae-heavy.lock python benchmarks/bench_time_to_disentanglement.py            # hours: 2 cores, idle
+    python benchmarks/bench_time_to_disentanglement.py --quick                                 # a smoke run
+
+Each setting (net, image size, batch, method, hyper-parameters) is trained with ``train.run`` on the
+full dSprites at that size, once per seed, until ``--minutes`` of training wall time have passed (a
+hook reads the clock every ``--check-every`` steps and stops the run as the stop button would), then
+scored with MIG (``evaluation.score``, ``--codes`` codes).  The table gives per setting the steps
+reached, each seed's MIG, their mean and standard deviation, and the gap of each beta-TCVAE / beta-VAE
+setting to the plain VAE of the same net (mean over seeds, and the smallest per-seed gap).  The
+figure the course needs (issue 15, item 4): MIG >= 0.3 within 3 minutes, and a gap >= 0.2 on the mean
+of >= 3 seeds.  Run it on an otherwise idle 2-core machine: the budget is wall time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from dvae_tutorial import data, evaluation, train
+
+# (label, method, hparams, architecture, image_size, batch_size)
+SETTINGS = [
+    ("VAE small/32", "vae", {}, "small", 32, 128),
+    ("beta-VAE 4 small/32", "betavae", {"beta": 4}, "small", 32, 128),
+    ("beta-TCVAE 6 small/32", "btcvae", {"beta": 6}, "small", 32, 128),
+    ("beta-TCVAE 10 small/32", "btcvae", {"beta": 10}, "small", 32, 128),
+    ("VAE small/32 b64", "vae", {}, "small", 32, 64),
+    ("beta-TCVAE 6 small/32 b64", "btcvae", {"beta": 6}, "small", 32, 64),
+    ("VAE burgess/32", "vae", {}, "burgess", 32, 128),
+    ("beta-TCVAE 6 burgess/32", "btcvae", {"beta": 6}, "burgess", 32, 128),
+    ("VAE burgess/64", "vae", {}, "burgess", 64, 64),
+    ("beta-TCVAE 6 burgess/64", "btcvae", {"beta": 6}, "burgess", 64, 64),
+]
+
+
+class TimeBudget:
+    """An evaluation hook that stops training (as the stop button does) once ``seconds`` have passed."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.start = seconds, time.perf_counter()
+
+    def __call__(self, state):
+        if time.perf_counter() - self.start > self.seconds:
+            raise KeyboardInterrupt
+
+
+def run_setting(setting, seed: int, seconds: float, datasets: dict, codes: int, check_every: int, max_steps: int):
+    label, method, hparams, architecture, size, batch = setting
+    dataset = datasets[size]
+    result = train.run(method, dataset, steps=max_steps, hparams=hparams, architecture=architecture, seed=seed,
+                       batch_size=batch, eval_every=check_every, hooks=[TimeBudget(seconds)], progress=False)
+    mig = evaluation.score(result.model, dataset, which=("mig",), n=codes, n_test=codes, seed=seed)["mig"]
+    return {"setting": label, "seed": seed, "steps": result.steps_done, "wall_time": result.wall_time, "mig": mig}
+
+
+def gaps(results: list[dict]) -> list[tuple[str, float, float]]:
+    """(setting, mean MIG gap to the VAE of the same net, smallest per-seed gap) for every non-VAE setting."""
+    by = {}
+    for r in results:
+        by.setdefault(r["setting"], {})[r["seed"]] = r["mig"]
+    out = []
+    for label, migs in by.items():
+        if label.startswith("VAE"):
+            continue
+        base = by.get("VAE " + label.split(" ", 2)[-1]) if label.count(" ") >= 2 else None
+        if not base:
+            continue
+        per_seed = [migs[s] - base[s] for s in migs if s in base]
+        if per_seed:
+            out.append((label, float(np.mean(per_seed)), float(np.min(per_seed))))
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=3.0, help="training wall time per run")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--settings", default=None, help="comma-separated labels (default: all)")
+    parser.add_argument("--codes", type=int, default=10_000, help="codes for MIG")
+    parser.add_argument("--check-every", type=int, default=50, help="steps between clock readings")
+    parser.add_argument("--max-steps", type=int, default=10**6)
+    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 5 s, one seed, two settings, sub-grid")
+    args = parser.parse_args(argv)
+
+    settings = SETTINGS
+    if args.settings:
+        wanted = set(args.settings.split(","))
+        settings = [s for s in SETTINGS if s[0] in wanted]
+    if args.quick:
+        args.minutes, args.seeds, args.codes, args.check_every = 5 / 60, 1, 500, 5
+        settings = [s for s in SETTINGS if s[0] in ("VAE small/32", "beta-TCVAE 6 small/32")]
+    sizes = {s[4] for s in settings}
+    make = data.DSprites.small if args.quick else data.DSprites
+    datasets = {size: make(image_size=size) for size in sorted(sizes)}   # rendered before any clock runs
+    machine = train.machine()
+
+    results = []
+    for setting in settings:
+        for seed in range(args.seeds):
+            r = run_setting(setting, seed, 60 * args.minutes, datasets, args.codes, args.check_every,
+                            args.max_steps)
+            results.append(r)
+            print(f"{r['setting']:<28} seed {seed}: {r['steps']:>6} steps in {r['wall_time']:5.0f} s, "
+                  f"MIG {r['mig']:.3f}", flush=True)
+
+    print(f"\nmachine: {machine['cpu']}, {machine['cores']} cores, {machine['torch_threads']} torch threads, "
+          f"torch {machine['torch']}; {args.minutes:g} min per run, {args.seeds} seeds, MIG on {args.codes} codes")
+    print(f"{'setting':<28} {'steps':>7} {'MIG per seed':<24} {'mean':>6} {'sd':>6}")
+    for setting in settings:
+        rows = [r for r in results if r["setting"] == setting[0]]
+        migs = np.array([r["mig"] for r in rows])
+        sd = migs.std(ddof=1) if len(migs) > 1 else 0.0
+        print(f"{setting[0]:<28} {int(np.mean([r['steps'] for r in rows])):>7} "
+              f"{' '.join(f'{m:.3f}' for m in migs):<24} {migs.mean():>6.3f} {sd:>6.3f}")
+    for label, mean_gap, worst in gaps(results):
+        print(f"gap to the VAE of the same net: {label:<28} mean {mean_gap:+.3f}, smallest per seed {worst:+.3f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine, "minutes": args.minutes, "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
