@@ -4,7 +4,7 @@ Locatello et al. 2019 (ICML, Sec. 5) trained 12,000 models and found the spread 
 large as the differences between methods.  This module is that study at course size: the small net
 on 32x32 dSprites at the lessons' step count (the lesson-slider recipes of ``recipes.LESSON_SWEEPS`` plus a
 plain VAE), five seeds each, every run scored with the shipped models' protocol
-(``pretrained.export.SCORE_PROTOCOL``).  One command trains it (resumable, in parallel)::
+(``evaluation.SCORE_PROTOCOL``).  One command trains it (resumable, in parallel)::
 
     python -m dvae_tutorial pretrained study          # one run per CPU core; hours on a 2-core CPU
 
@@ -75,10 +75,11 @@ def run_one(recipe: Recipe, seed: int, run_dir, *, protocol: dict | None = None,
 
     ``chunk_steps``: train in chunks of this many steps, calling ``on_chunk(steps_done)`` after each
     chunk's checkpoint is written (the Ray sweep reports it to Tune); the numbers are the same as in one go.
-    ``protocol``: the scores' sample sizes (default ``pretrained.export.SCORE_PROTOCOL``); ``metrics``: which.
+    ``protocol``: the scores' sample sizes (default ``evaluation.SCORE_PROTOCOL``); ``metrics``: which.
     Returns the study's row for this run (see the module docstring); raises what training raises.
     """
-    from .pretrained.export import SCORE_PROTOCOL, compute_scores, history_summary
+    from .evaluation import SCORE_PROTOCOL, protocol_scores
+    from .pretrained.export import history_summary
     from .train import CHECKPOINT_NAME, load_checkpoint
     from .train import run as train_run
 
@@ -103,7 +104,7 @@ def run_one(recipe: Recipe, seed: int, run_dir, *, protocol: dict | None = None,
         if done >= recipe.steps:
             break
     summary = history_summary(result.history)
-    scores = compute_scores(result.model.cpu(), dataset, which=tuple(metrics), protocol=protocol or SCORE_PROTOCOL)
+    scores = protocol_scores(result.model.cpu(), dataset, which=tuple(metrics), protocol=protocol or SCORE_PROTOCOL)
     weight = MAIN_WEIGHT[recipe.method]
     return {"recipe": recipe.name, "method": recipe.method, "weight": weight,
             "value": None if weight is None else float(recipe.hparams[weight]), "seed": int(seed),
@@ -192,7 +193,7 @@ def run_study(recipes=None, seeds=SEEDS, *, path=None, runs_dir="build/study", j
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
-    from .pretrained.export import SCORE_PROTOCOL
+    from .evaluation import SCORE_PROTOCOL
 
     recipes = study_recipes() if recipes is None else list(recipes)
     path = Path(path) if path is not None else STUDY_FILE

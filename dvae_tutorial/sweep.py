@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def run_sweep(recipes=None, grid: dict | None = None, seeds=study.SEEDS, *, path
 
     Returns ``{"recorded": [row, ...], "failed": {trial name: error}, "experiment": path}``.
     """
-    from .pretrained.export import SCORE_PROTOCOL
+    from .evaluation import SCORE_PROTOCOL
 
     tune = require_ray()
     import ray
@@ -153,6 +154,8 @@ def run_sweep(recipes=None, grid: dict | None = None, seeds=study.SEEDS, *, path
 
     started_here = not ray.is_initialized()
     if started_here:
+        if address is None:      # Ray on this machine only: every address on the loopback, none on the network
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
                  log_to_driver=verbose > 1)
     try:
