@@ -82,7 +82,9 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
     if cache and path.exists():
         try:
             saved = torch.load(path, map_location="cpu", weights_only=False)
-            model = VAE(**saved["model_config"])
+            from .losses import make_objective
+
+            model = make_objective(method, **(hparams or {})).build_model(**saved["model_config"])
             model.load_state_dict(saved["model"])
             model.eval()
             return LiveRun(model, saved["history"], saved["settings"], saved["wall_time"], True)

@@ -194,10 +194,10 @@ def load_checkpoint(path, device="cpu") -> dict:
 def build_from_checkpoint(checkpoint: dict, device="cpu") -> tuple[VAE, Objective]:
     """The trained model (eval mode) and its objective (with e.g. FactorVAE's discriminator) from a checkpoint."""
     cfg = checkpoint["config"]
-    model = VAE(**cfg["model"]).to(device)
+    objective = make_objective(cfg["method"], **_hparams_from_config(cfg["objective"]))
+    model = objective.build_model(**cfg["model"]).to(device)
     model.load_state_dict(checkpoint["model"])
     model.eval()
-    objective = make_objective(cfg["method"], **_hparams_from_config(cfg["objective"]))
     objective.prepare(model, cfg["dataset_size"], device, cfg["seed"])
     objective.load_state_dict(checkpoint["objective"])
     return model, objective
@@ -370,7 +370,7 @@ def fit(model: torch.nn.Module, objective: Objective, dataset, *, steps: int, ba
             x = draw_batch()
             output = model(x, sample=True, generator=noise_generator)
             terms = objective(output, x, step)
-            if track_decomposition and not all(k in terms for k in DECOMPOSITION_TERMS):
+            if track_decomposition and objective.decomposable and not all(k in terms for k in DECOMPOSITION_TERMS):
                 with torch.no_grad():
                     terms.update(tc_decomposition(output.z.detach(), output.mu.detach(), output.logvar.detach(),
                                                   dataset_size))
@@ -442,7 +442,10 @@ def _check_resumable(saved: dict, current: dict) -> None:
 # --------------------------------------------------------------------------------------------------
 def run(method: str, dataset, *, steps: int, hparams: dict | None = None, latent_dim: int = 10,
         architecture: str = "burgess", seed: int = 0, **fit_kwargs) -> TrainResult:
-    """Build ``models.VAE`` (seeded) and ``losses.make_objective(method, **hparams)``, then ``fit``.
+    """Build ``losses.make_objective(method, **hparams)`` and its model (seeded), then ``fit``.
+
+    The model is ``objective.build_model(...)``: a ``models.VAE`` for the beta-family, a
+    ``vqvae.VQVAE`` or an ``infogan.InfoGAN`` for the others.
 
     The model's image size and channels come from ``dataset.observation_shape``.  ``fit_kwargs``
     go to ``fit`` (batch_size, lr, device, indices, checkpoint_dir, ...).
@@ -451,5 +454,6 @@ def run(method: str, dataset, *, steps: int, hparams: dict | None = None, latent
     objective = make_objective(method, **(hparams or {}))
     with torch.random.fork_rng(devices=[]):   # seeded weights, torch's global random state left alone
         torch.manual_seed(seed)
-        model = VAE(latent_dim=latent_dim, in_channels=channels, image_size=height, architecture=architecture)
+        model = objective.build_model(latent_dim=latent_dim, in_channels=channels, image_size=height,
+                                      architecture=architecture)
     return fit(model, objective, dataset, steps=steps, seed=seed, **fit_kwargs)

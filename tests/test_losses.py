@@ -294,7 +294,7 @@ def batch_and_output():
     return model, x, model(x, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("name", sorted(losses.OBJECTIVES))
+@pytest.mark.parametrize("name", sorted(n for n, c in losses.OBJECTIVES.items() if c.decomposable))   # VAEs
 def test_every_objective_returns_its_terms_with_the_documented_shapes(name, batch_and_output):
     model, x, out = batch_and_output
     objective = losses.make_objective(name)
