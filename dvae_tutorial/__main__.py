@@ -22,7 +22,8 @@ DATASETS = ("dsprites", "dsprites-small")
 # every hyper-parameter flag -> the objective argument it sets (each method takes some of them)
 HPARAM_FLAGS = {"beta": "beta", "alpha": "alpha", "gamma": "gamma", "c_min": "c_min", "c_max": "c_max",
                 "c_steps": "c_steps", "estimator": "estimator", "distribution": "distribution", "scale": "scale",
-                "disc_lr": "disc_lr"}
+                "disc_lr": "disc_lr", "codebook_size": "codebook_size", "ema_decay": "ema_decay",
+                "lambda_cat": "lambda_cat", "lambda_cont": "lambda_cont"}
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="capacity: weight of |KL - C|; FactorVAE: weight of the TC; beta-TCVAE: weight of the dim-wise KL")
     h.add_argument("--disc-lr", type=float, default=None,
                    help="FactorVAE: the discriminator's Adam learning rate (Kim & Mnih: the VAE's rate)")
+    h.add_argument("--codebook-size", type=int, default=None, help="vqvae: entries K of the codebook")
+    h.add_argument("--ema-decay", type=float, default=None, help="vqvae: EMA codebook decay (0: codebook loss)")
+    h.add_argument("--lambda-cat", type=float, default=None, help="infogan: weight of the categorical code's MI bound")
+    h.add_argument("--lambda-cont", type=float, default=None, help="infogan: weight of the continuous codes' MI bound")
     h.add_argument("--c-min", type=float, default=None, help="capacity: C at the start (nats)")
     h.add_argument("--c-max", type=float, default=None, help="capacity: C at the end of the schedule (nats)")
     h.add_argument("--c-steps", type=int, default=None, help="capacity: steps over which C rises linearly")

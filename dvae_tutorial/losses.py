@@ -754,9 +754,11 @@ class InfoGANLoss(Objective):
     (section 3): D minimises BCE(D(x), 1) + BCE(D(G(z, c)), 0); G minimises BCE(D(G(z, c)), 1) =
     -log D(G(z, c)) instead of log(1 - D(G(z, c))), which saturates early in training.  The MI lower
     bound L_I (``infogan.mi_lower_bound_*``) is weighted by ``lambda_cat`` for the categorical code
-    and ``lambda_cont`` for the continuous ones; Chen et al. (section 6) use lambda = 1 for discrete
-    codes and a smaller lambda for continuous ones, so that lambda L_I is on the GAN loss's scale:
-    here 1 and 0.1.
+    and ``lambda_cont`` for the continuous ones.  Chen et al. (section 6) use lambda = 1 for discrete
+    codes and a smaller lambda for continuous ones, so that lambda L_I stays on the GAN loss's scale.
+    The defaults here are 1 and 1: in 600-800-step runs on 32x32 dSprites (batch 64) the continuous
+    codes' bounds stayed at or below 0 nats (codes unused) with lambda_cont = 0.1 and rose to about
+    1.4 nats each with lambda_cont = 1 (a short measurement of this project, one seed).
 
     Two optimisers, as for FactorVAE: ``train.fit``'s Adam steps the generator on ``loss`` = G's
     loss - lambda L_I (``model(x)`` generates a batch and scores it with D and Q frozen), then
@@ -772,7 +774,7 @@ class InfoGANLoss(Objective):
     decomposable = False
     ADAM_BETAS = (0.5, 0.999)
 
-    def __init__(self, lambda_cat: float = 1.0, lambda_cont: float = 0.1, n_categories: int = 3, noise_dim: int = 8,
+    def __init__(self, lambda_cat: float = 1.0, lambda_cont: float = 1.0, n_categories: int = 3, noise_dim: int = 8,
                  disc_lr: float = 2e-4):
         super().__init__()
         self.lambda_cat = _check_weight("lambda_cat", lambda_cat)

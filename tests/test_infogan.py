@@ -154,3 +154,18 @@ def test_command_line_trains_infogan(tmp_path, capsys):
                      "--image-size", "32", "--latent-dim", "4", "--batch-size", "16", "--no-progress"])
     assert code == 0 and (run / "checkpoint.pt").exists()
     assert "codes: 1 categorical (3 classes" in capsys.readouterr().out
+
+
+def test_code_view_drives_the_course_traversal_slider():
+    from dvae_tutorial import widgets
+
+    model, _ = make()
+    model.eval()
+    latent = model.sample_latent(1, torch.Generator().manual_seed(0))
+    view = model.code_view(latent.noise[0], category=int(latent.category[0]))
+    image = model.generate(latent)
+    explorer = widgets.TraversalExplorer(view, image)
+    assert np.allclose(explorer.values(), np.clip(model.encode(image)[0][0].detach().numpy(), -3, 3), atol=1e-2)
+    explorer.set(z0=-1.0, z1=1.0, z2=0.5)
+    expected = model.generate(latent._replace(continuous=torch.tensor([[-1.0, 1.0, 0.5]])))
+    assert np.allclose(explorer.image(), expected[0, 0].detach().numpy(), atol=1e-5)

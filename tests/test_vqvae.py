@@ -149,3 +149,23 @@ def test_command_line_trains_vqvae(tmp_path, capsys):
                      "--batch-size", "16", "--no-progress"])
     assert code == 0 and (run / "checkpoint.pt").exists()
     assert "recon + codebook + beta * commitment" in capsys.readouterr().out
+
+
+def test_codebook_explorer_decodes_the_chosen_entries():
+    from dvae_tutorial import widgets
+
+    model = small_model(codebook_size=8)
+    x = (torch.rand(1, 1, 32, 32) < 0.2).float()
+    explorer = widgets.CodebookExplorer(model, x)
+    _, indices = model.encode(x)
+    assert explorer.values().tolist() == indices[0].tolist()
+    explorer.set(c2=7)
+    expected = indices.clone()
+    expected[0, 2] = 7
+    assert np.allclose(explorer.image(), torch.sigmoid(model.decode_indices(expected))[0, 0].detach().numpy(), atol=1e-6)
+    explorer.reset()
+    assert explorer.values().tolist() == indices[0].tolist()
+    with pytest.raises(ValueError, match=r"entry index in \[0, 7\]"):
+        explorer.set(c0=8)
+    with pytest.raises(TypeError, match="TraversalExplorer"):
+        widgets.CodebookExplorer(torch.nn.Linear(2, 2), x)
