@@ -51,3 +51,11 @@ def test_categorical_mi_accepts_the_bound(capsys):
 def test_categorical_mi_explains_typical_mistakes(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         checks.check_categorical_mi(wrong)
+
+
+def test_relabelling_invariance_accepts_mig_and_explains_sap(capsys):
+    assert checks.check_relabelling_invariance("mig")
+    with pytest.raises(ExerciseError, match="needs an order"):
+        checks.check_relabelling_invariance("sap")
+    with pytest.raises(ExerciseError, match='answer "mig" or "sap"'):
+        checks.check_relabelling_invariance("dci")

@@ -79,3 +79,14 @@ def check_categorical_mi(mi_fn) -> bool:
             raise ExerciseError(f"for K = {k} expected {expected:.4f}, got {got:.4f}; the bound is the batch mean of "
                                 f"log softmax(logits)[c] plus log K")
     return _passed("L_I = E[log Q(c|x)] + log K: at most log K, and log K when Q reads the code off the image")
+
+
+def check_relabelling_invariance(answer) -> bool:
+    """Which score ignores how a discrete code's entries are numbered: ``"mig"`` or ``"sap"``."""
+    if not isinstance(answer, str) or answer.lower() not in ("mig", "sap"):
+        raise ExerciseError(f'answer "mig" or "sap", got {answer!r}')
+    if answer.lower() == "sap":
+        raise ExerciseError("SAP thresholds each code value with a linear classifier: that needs an order, and "
+                            "renumbering the entries changes it. Mutual information only counts co-occurrences, "
+                            "so MIG is unchanged (section 2 computes both)")
+    return _passed("MI counts which entry co-occurs with which factor value; the numbering does not enter")
