@@ -116,7 +116,7 @@ LESSON08 = {r.name: r for r in (
            why="Chen et al. 2016: 1 categorical code (3 classes: dSprites' shapes) + continuous codes (4: scale, "
                "rotation, x, y), lambda = 1 for both (losses.InfoGANLoss says why not the paper's smaller continuous "
                "lambda); generator Adam 1e-3, D/Q 2e-4 as in the paper. Designed for <= 10 min on a 2-core CPU "
-               "(one step cost 0.08 s of CPU time, measured under contention)"),
+               "(a step cost 0.066 s of CPU time on one thread, measured while other jobs shared the CPU: 4.4 min)"),
     Recipe("vqvae-small32", "vqvae", {"beta": 0.25, "codebook_size": 32}, steps=3000,
            batch_size=128, image_size=32, architecture="small", latent_dim=10,
            why="van den Oord et al. 2017: beta = 0.25; 10 discrete codes (one per latent of the course's VAEs) "
