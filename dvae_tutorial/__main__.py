@@ -315,6 +315,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     checkpoint = train.load_checkpoint(args.run_dir, device="cpu")
     cfg = checkpoint["config"]
     model, objective = train.build_from_checkpoint(checkpoint, device)
+    if not objective.decomposable:
+        raise SystemExit(f"evaluate: {cfg['method']} has no Gaussian posterior to decompose; score it with "
+                         f"dvae_tutorial.evaluation.score(model, dataset) (lesson 08 shows how)")
     spec = cfg["data"]
     dataset = load_dataset(spec["name"], spec["image_size"], spec["file"])
     n_images = args.images or config.pick(512, 4096)

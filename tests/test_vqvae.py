@@ -149,6 +149,8 @@ def test_command_line_trains_vqvae(tmp_path, capsys):
                      "--batch-size", "16", "--no-progress"])
     assert code == 0 and (run / "checkpoint.pt").exists()
     assert "recon + codebook + beta * commitment" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no Gaussian posterior"):
+        cli.main(["evaluate", str(run), "--metrics", "none"])
 
 
 def test_codebook_explorer_decodes_the_chosen_entries():
