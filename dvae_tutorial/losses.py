@@ -666,7 +666,15 @@ class VQVAELoss(Objective):
     codebook follows exponential moving averages instead (appendix A.1; 0.99 there) and the codebook
     term is logged but not optimised.  Also logged: ``perplexity`` and ``codes_used`` of the batch's
     codes (``codebook_usage``), and the constant ``kl`` = latent_dim * log K.  A
-    ``DeadCodebookWarning`` is raised (once) when, over a window of ``usage_window`` steps, fewer than ``min_usage`` of the entries were chosen.
+    ``DeadCodebookWarning`` is raised (once) when, over a window of ``usage_window`` steps, fewer than
+    ``min_usage`` of the entries were chosen.
+
+    ``restart_dead`` (not in van den Oord et al.): the codebook starts as random encoder outputs of the
+    first batch, and at the end of every window the entries no code chose are moved to random encoder
+    outputs of the current batch (``restarted`` logs how many) -- the "random restarts" against
+    codebook collapse of Dhariwal et al. 2020 (Jukebox).  Without them, the course's small net on
+    32x32 dSprites used 8 of 32 entries, the same ones for every image, after 300 steps, with or
+    without EMA: the decoder then draws the mean image (a short measurement of this project).
     """
 
     name = "vqvae"
@@ -674,8 +682,8 @@ class VQVAELoss(Objective):
     decomposable = False      # no Gaussian posterior: train.fit does not log the MI / TC / dim-wise KL split
 
     def __init__(self, beta: float = 0.25, codebook_size: int = 32, embedding_dim: int = 4, ema_decay: float = 0.0,
-                 min_usage: float = 0.1, usage_window: int = 200, distribution: str = "bernoulli",
-                 scale: float | None = None):
+                 min_usage: float = 0.1, usage_window: int = 100, restart_dead: bool = True,
+                 distribution: str = "bernoulli", scale: float | None = None):
         super().__init__(distribution, scale)
         self.beta = _check_weight("beta", beta)
         if not 0 <= ema_decay < 1:
@@ -686,8 +694,8 @@ class VQVAELoss(Objective):
         if isinstance(usage_window, bool) or not isinstance(usage_window, int) or usage_window < 1:
             raise ValueError(f"usage_window must be a positive int (steps), got {usage_window!r}")
         self.codebook_size, self.embedding_dim, self.ema_decay = codebook_size, embedding_dim, float(ema_decay)
-        self.min_usage, self.usage_window = float(min_usage), usage_window
-        self._window_counts, self._window_steps, self.warned = None, 0, False
+        self.min_usage, self.usage_window, self.restart_dead = float(min_usage), usage_window, bool(restart_dead)
+        self._window_counts, self._window_steps, self.warned, self._initialised = None, 0, False, False
 
     def build_model(self, latent_dim: int = 10, in_channels: int = 1, image_size: int = 64,
                     architecture: str = "burgess", **saved) -> torch.nn.Module:
@@ -730,21 +738,49 @@ class VQVAELoss(Objective):
     def auxiliary_update(self, model, output, *, step, next_batch, generator=None):
         if self.ema_decay:
             model.quantizer.ema_update(output.z_e, output.indices, self.ema_decay)
-        self.track_usage(output.indices)
-        return {}
+        if self.restart_dead and not self._initialised:           # data-dependent start
+            everything = torch.arange(self.codebook_size, device=output.z_e.device)
+            model.quantizer.reset_entries(everything, self._random_outputs(output.z_e, len(everything), generator))
+            self._initialised = True
+        counts = self.track_usage(output.indices)
+        restarted = 0
+        if counts is not None and self.restart_dead:
+            dead = (counts == 0).nonzero().flatten().to(output.z_e.device)
+            if len(dead):
+                model.quantizer.reset_entries(dead, self._random_outputs(output.z_e, len(dead), generator))
+            restarted = len(dead)
+        return {"restarted": torch.tensor(float(restarted))}
 
-    def track_usage(self, indices: torch.Tensor) -> None:
-        """Count the entries chosen over ``usage_window`` steps; warn once if the codebook collapsed."""
+    @staticmethod
+    def _random_outputs(z_e: torch.Tensor, m: int, generator=None) -> torch.Tensor:
+        """``m`` encoder outputs ``(m, D)`` drawn at random (with replacement) from the batch's ``z_e``."""
+        flat = z_e.detach().reshape(-1, z_e.shape[-1])
+        return flat[torch.randint(len(flat), (m,), generator=generator, device=flat.device)]
+
+    def track_usage(self, indices: torch.Tensor) -> torch.Tensor | None:
+        """Count the entries chosen over ``usage_window`` steps; warn once if the codebook collapsed.
+
+        Returns the window's counts ``(K,)`` when a window ends, else None.
+        """
         counts = torch.bincount(indices.detach().reshape(-1).cpu(), minlength=self.codebook_size)
         self._window_counts = counts if self._window_counts is None else self._window_counts + counts
         self._window_steps += 1
         if self._window_steps < self.usage_window:
-            return
-        message = vqvae.usage_collapse_message(self._window_counts, self.min_usage)
+            return None
+        window, self._window_counts, self._window_steps = self._window_counts, None, 0
+        message = vqvae.usage_collapse_message(window, self.min_usage)
         if message and not self.warned:
             warnings.warn(message, vqvae.DeadCodebookWarning, stacklevel=2)
             self.warned = True
-        self._window_counts, self._window_steps = None, 0
+        return window
+
+    def state_dict(self):
+        return {"window_counts": self._window_counts, "window_steps": self._window_steps, "warned": self.warned,
+                "initialised": self._initialised}
+
+    def load_state_dict(self, state):
+        self._window_counts, self._window_steps = state["window_counts"], state["window_steps"]
+        self.warned, self._initialised = state["warned"], state["initialised"]
 
 
 class InfoGANLoss(Objective):

@@ -107,6 +107,14 @@ class VectorQuantizer(nn.Module):
         return quantize(z_e, self.codebook)
 
     @torch.no_grad()
+    def reset_entries(self, entries: torch.Tensor, vectors: torch.Tensor) -> None:
+        """Set codebook rows ``entries`` ``(m,)`` to ``vectors`` ``(m, D)`` (and restart their EMA statistics)."""
+        self.codebook[entries] = vectors.to(self.codebook.dtype)
+        if self.ema:
+            self.cluster_size[entries] = 1.0
+            self.embedding_sum[entries] = vectors.to(self.embedding_sum.dtype)
+
+    @torch.no_grad()
     def ema_update(self, z_e: torch.Tensor, indices: torch.Tensor, decay: float, eps: float = 1e-5) -> None:
         """Appendix A.1, eq. (6)-(8): N_k <- g N_k + (1-g) n_k; m_k <- g m_k + (1-g) sum z_e; e_k = m_k / N_k.
 

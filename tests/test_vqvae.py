@@ -103,7 +103,7 @@ def test_training_reports_usage_learns_and_warns_on_a_dead_codebook(tiny):
     assert h["recon"][-10:].mean() < 0.7 * h["recon"][:5].mean()
     assert isinstance(result.model, vqvae.VQVAE)
     # a codebook whose entries all sit far from the encoder's outputs but one: every code picks that one
-    objective = losses.make_objective("vqvae", codebook_size=16, usage_window=5)
+    objective = losses.make_objective("vqvae", codebook_size=16, usage_window=5, restart_dead=False)
     model = objective.build_model(latent_dim=5, image_size=32, architecture="small")
     with torch.no_grad():
         model.quantizer.codebook.fill_(1e3)
@@ -117,6 +117,23 @@ def test_training_reports_usage_learns_and_warns_on_a_dead_codebook(tiny):
         warnings.simplefilter("error")                         # warned once, not every window
         for step in range(5):
             objective.auxiliary_update(model, model(x), step=step, next_batch=None)
+
+
+def test_restarts_start_from_the_data_and_revive_dead_entries(tiny):
+    objective = losses.make_objective("vqvae", codebook_size=16, usage_window=3)
+    model = objective.build_model(latent_dim=5, image_size=32, architecture="small")
+    x = tiny.images(range(32))
+    out = model(x)
+    objective.auxiliary_update(model, out, step=0, next_batch=None)          # codebook := random encoder outputs
+    flat = out.z_e.detach().reshape(-1, 4)
+    assert all((flat == row).all(1).any() for row in model.quantizer.codebook)
+    with torch.no_grad():                                                  # now kill all entries but one
+        model.quantizer.codebook.fill_(1e3)
+        model.quantizer.codebook[0].zero_()
+    restarted = [float(objective.auxiliary_update(model, model(x), step=s, next_batch=None)["restarted"])
+                 for s in (1, 2)]
+    assert restarted[0] == 0 and restarted[1] >= 8                           # the window ended at the third call
+    assert float(vqvae.codebook_usage(model(x).indices, 16)["used"]) > 1 / 16
 
 
 def test_ema_training_keeps_the_codebook_out_of_the_optimiser_and_checkpoints_round_trip(tiny, tmp_path):
