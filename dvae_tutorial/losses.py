@@ -672,9 +672,11 @@ class VQVAELoss(Objective):
     ``restart_dead`` (not in van den Oord et al.): the codebook starts as random encoder outputs of the
     first batch, and at the end of every window the entries no code chose are moved to random encoder
     outputs of the current batch (``restarted`` logs how many) -- the "random restarts" against
-    codebook collapse of Dhariwal et al. 2020 (Jukebox).  Without them, the course's small net on
-    32x32 dSprites used 8 of 32 entries, the same ones for every image, after 300 steps, with or
-    without EMA: the decoder then draws the mean image (a short measurement of this project).
+    codebook collapse of Dhariwal et al. 2020 (Jukebox).  A short measurement of this project (300 steps,
+    the course's small net, 32x32 dSprites, batch 128, one seed): without restarts the codes used 8 of the
+    32 entries, the same ones for every image, with or without EMA; with them, 25 of 32 by step 300.
+    (At 300 steps a VAE with the same net also still draws the mean image, so this does not show how
+    either run ends.)
     """
 
     name = "vqvae"
