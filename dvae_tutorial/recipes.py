@@ -120,7 +120,9 @@ LESSON08 = {r.name: r for r in (
     Recipe("vqvae-small32", "vqvae", {"beta": 0.25, "codebook_size": 32}, steps=3000,
            batch_size=128, image_size=32, architecture="small", latent_dim=10,
            why="van den Oord et al. 2017: beta = 0.25; 10 discrete codes (one per latent of the course's VAEs) "
-               "of K = 32 entries, i.e. 10 * log2(32) = 50 bits per image"),
+               "of K = 32 entries, i.e. 10 * log2(32) = 50 bits per image. Measured here (CPU, one seed): up to 1,800 "
+               "steps the encoder's outputs stayed nearly constant across images (index collapse, reconstruction "
+               "at the mean-image plateau of ~141 nats), also with beta = 0.05 over 600 steps; an open problem"),
 )}
 
 RECIPES.update(LESSON08)
