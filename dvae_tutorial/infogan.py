@@ -69,12 +69,13 @@ class QOutput(NamedTuple):
 
 
 def sample_latent(batch_size: int, noise_dim: int, n_categories: int, n_continuous: int,
-                  generator: torch.Generator | None = None, device=None) -> Latent:
-    """Draw the generator's latent: noise ~ N(0, I), category ~ Uniform{0..K-1}, codes ~ U(-1, 1)."""
+                  generator: torch.Generator | None = None, device=None, dtype=None) -> Latent:
+    """Draw the generator's latent: noise ~ N(0, I), category ~ Uniform{0..K-1}, codes ~ U(-1, 1) (``dtype``:
+    of the noise and codes, torch's default if None)."""
     device = torch.device("cpu") if device is None else torch.device(device)
-    noise = torch.randn(batch_size, noise_dim, generator=generator, device=device)
+    noise = torch.randn(batch_size, noise_dim, generator=generator, device=device, dtype=dtype)
     category = torch.randint(n_categories, (batch_size,), generator=generator, device=device)
-    continuous = torch.rand(batch_size, n_continuous, generator=generator, device=device) * 2 - 1
+    continuous = torch.rand(batch_size, n_continuous, generator=generator, device=device, dtype=dtype) * 2 - 1
     return Latent(noise, category, continuous)
 
 
@@ -185,7 +186,9 @@ class InfoGAN(nn.Module):
         return [*self.body.parameters(), *self.d_head.parameters(), *self.q_head.parameters()]
 
     def sample_latent(self, batch_size: int, generator: torch.Generator | None = None, device=None) -> Latent:
-        return sample_latent(batch_size, self.noise_dim, self.n_categories, self.latent_dim, generator, device)
+        """The latent of ``batch_size`` images, in the dtype of the model's weights."""
+        dtype = next(self.parameters()).dtype
+        return sample_latent(batch_size, self.noise_dim, self.n_categories, self.latent_dim, generator, device, dtype)
 
     def generate_logits(self, latent: Latent) -> torch.Tensor:
         """G's output logits ``(B, C, H, W)``; the image is their sigmoid."""

@@ -779,13 +779,15 @@ class VQVAELoss(Objective):
         if not isinstance(output, vqvae.VQOutput):
             raise TypeError("the vqvae objective needs a VQOutput (the output of a vqvae.VQVAE), "
                             f"got {type(output).__name__}")
-        recon = reconstruction_loss(x, output.logits, self.distribution, self.scale)
+        recon = reconstruction_loss(x, output.logits, self.distribution, self.scale,
+                                    check_values=not self.values_checked)   # the first batch's values only
+        self.values_checked = True
         batch = len(x)
         codebook = (output.z_e.detach() - output.z_q).pow(2).sum() / batch        # || sg[z_e] - e ||^2
         commitment = (output.z_e - output.z_q.detach()).pow(2).sum() / batch      # || z_e - sg[e] ||^2
         usage = vqvae.codebook_usage(output.indices, self.codebook_size)
         n_codes = output.indices.shape[1]
-        kl_per_dim = torch.full((n_codes,), math.log(self.codebook_size), device=x.device)
+        kl_per_dim = torch.full((n_codes,), math.log(self.codebook_size), device=x.device, dtype=recon.dtype)
         loss = recon + self.beta * commitment + (0 if self.ema_decay else codebook)   # eq. (3)
         return {"loss": loss, "recon": recon, "kl": kl_per_dim.sum(), "kl_per_dim": kl_per_dim,
                 "codebook": codebook, "commitment": commitment, "perplexity": usage["perplexity"],
@@ -806,7 +808,7 @@ class VQVAELoss(Objective):
             if len(dead):
                 model.quantizer.reset_entries(dead, self._random_outputs(output.z_e, len(dead), generator))
             restarted = len(dead)
-        return {"restarted": torch.tensor(float(restarted))}
+        return {"restarted": output.z_e.new_tensor(float(restarted))}
 
     @staticmethod
     def _random_outputs(z_e: torch.Tensor, m: int, generator=None) -> torch.Tensor:

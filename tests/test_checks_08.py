@@ -42,11 +42,11 @@ def test_categorical_mi_accepts_the_bound(capsys):
 
 
 @pytest.mark.parametrize("wrong, message", [
-    (lambda l, c: -torch.nn.functional.cross_entropy(l, c), "entropy"),
-    (lambda l, c: -infogan.mi_lower_bound_categorical(l, c), "sign"),
-    (lambda l, c: torch.softmax(l, 1)[torch.arange(len(c)), c].mean() + math.log(l.shape[1]), "log-probabilities"),
-    (lambda l, c: torch.log_softmax(l, 1)[torch.arange(len(c)), c] + math.log(l.shape[1]), "one number"),
-    (lambda l, c: -torch.nn.functional.cross_entropy(l, c) + math.log(3), "K = 10"),
+    (lambda q, c: -torch.nn.functional.cross_entropy(q, c), "entropy"),
+    (lambda q, c: -infogan.mi_lower_bound_categorical(q, c), "sign"),
+    (lambda q, c: torch.softmax(q, 1)[torch.arange(len(c)), c].mean() + math.log(q.shape[1]), "log-probabilities"),
+    (lambda q, c: torch.log_softmax(q, 1)[torch.arange(len(c)), c] + math.log(q.shape[1]), "one number"),
+    (lambda q, c: -torch.nn.functional.cross_entropy(q, c) + math.log(3), "K = 10"),
 ])
 def test_categorical_mi_explains_typical_mistakes(wrong, message):
     with pytest.raises(ExerciseError, match=message):

@@ -193,7 +193,7 @@ def test_lesson_recipes_reach_the_objectives_through_the_command_line():
     from dvae_tutorial import recipes
 
     for name, expected in (("infogan-small32", {"lambda_cat": 1.0, "lambda_cont": 1.0}),
-                           ("vqvae-small32", {"beta": 0.25, "codebook_size": 32})):
+                           ("vqvae-small32-3000steps", {"beta": 0.25, "codebook_size": 32})):
         args, hparams = cli.resolve_train_args(cli.build_parser().parse_args(["train", "--recipe", name, "--out", "x"]))
         assert hparams == expected and args.method == recipes.get(name).method
         losses.make_objective(args.method, **hparams)                       # every recipe hparam is accepted
