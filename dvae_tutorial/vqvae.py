@@ -13,7 +13,8 @@ and has the gradient of z_e.  The loss (eq. (3)), sg = stop-gradient:
         reconstruction    codebook loss        commitment loss (beta = 0.25 in the paper)
 
 The objective is ``losses.VQVAELoss`` (``make_objective("vqvae")``).  With ``ema_decay`` > 0 the codebook
-is not trained by the optimiser but moved (``VQVAELoss.after_step``) to the running mean of the encoder outputs assigned to each entry (appendix A.1, decay gamma = 0.99), and the codebook
+is not trained by the optimiser but moved (``VQVAELoss.after_step``) to the running mean of the encoder
+outputs assigned to each entry (appendix A.1, decay gamma = 0.99), and the codebook
 loss is dropped.  The posterior is a one-hot q(k|x) and the prior uniform, so KL = log K per
 position, a constant (section 3.1): ``kl`` reports it and it is not part of the loss.
 
