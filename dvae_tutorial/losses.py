@@ -376,7 +376,12 @@ class Objective:
     - ``auxiliary_parameters()``: weights the objective itself learns (FactorVAE's discriminator;
       empty for the others).  The training loop gives them their own optimiser
       (``auxiliary_optimizer``: Adam's settings) and, after each optimiser step of the model, takes
-      one step on ``auxiliary_terms(model, output, step=, next_batch=, generator=)[auxiliary_loss]``;
+      one step on ``auxiliary_terms(model, output, step=, next_batch=, generator=)[auxiliary_loss]``
+      (FactorVAE's discriminator; InfoGAN's D and Q, which live in its model);
+    - ``after_step(model, output, step=, generator=)``: updates without gradients after the model's
+      step (VQ-VAE's EMA codebook and restarts of unused entries);
+    - ``build_model(...)``: the model it trains (``models.VAE``; VQ-VAE and InfoGAN their own), used by
+      ``train.run``, ``train.build_from_checkpoint`` and the live-run cache;
     - ``state_dict()`` / ``load_state_dict()`` for what a checkpoint must keep besides the model.
     """
 

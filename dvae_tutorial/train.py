@@ -10,10 +10,14 @@
 Each step: take the next batch of image indices (the training pool is visited in epochs, each in a
 new random order from a seeded ``torch.Generator``, so a batch never holds an image twice, as
 minibatch stratified sampling assumes), ``x = dataset.images(idx, device)``, ``output = model(x,
-sample=True)``, ``terms = objective(output, x, step)``, one Adam step on ``terms["loss"]``, then
-the objective's auxiliary step: FactorVAE's discriminator, stepped here with its own Adam
-optimiser on ``objective.auxiliary_terms(...)["disc_loss"]`` (no other method has one).  The MI /
-TC / dimension-wise KL decomposition (``losses.tc_decomposition``) is logged for every method, so
+sample=True)``, ``terms = objective(output, x, step)``, one Adam step on ``terms["loss"]``, the
+objective's updates without gradients (``objective.after_step``: VQ-VAE's codebook averages and
+restarts), then the objective's auxiliary step: a second network (FactorVAE's discriminator,
+InfoGAN's D and Q), stepped here with its own Adam optimiser on
+``objective.auxiliary_terms(...)[objective.auxiliary_loss]``.  The model's Adam leaves those
+auxiliary weights alone, also where they live inside the model (InfoGAN).  The MI /
+TC / dimension-wise KL decomposition (``losses.tc_decomposition``) is logged for every method with a
+Gaussian posterior (``objective.decomposable``), so
 lessons can put them side by side.  ``Trainer`` holds these parts, one method per concern.
 
 Reproducible: the same seed gives the same numbers on the same device and thread count; the loop

@@ -154,6 +154,11 @@ def test_resumed_run_equals_an_uninterrupted_one(tiny, tmp_path):
     model, objective = train.build_from_checkpoint(checkpoint)
     assert isinstance(model, infogan.InfoGAN) and checkpoint["auxiliary_optimizer"] is not None
     assert {id(p) for p in objective.auxiliary_parameters()} == {id(p) for p in model.discriminator_parameters()}
+    # two optimisers over disjoint weights: the model's Adam holds G only, the auxiliary Adam D and Q
+    n_generator, n_discriminator = len(list(model.generator_parameters())), len(list(model.discriminator_parameters()))
+    assert len(checkpoint["optimizer"]["param_groups"][0]["params"]) == n_generator
+    assert len(checkpoint["auxiliary_optimizer"]["param_groups"][0]["params"]) == n_discriminator
+    assert checkpoint["auxiliary_optimizer"]["param_groups"][0]["betas"] == (0.5, 0.999)
 
 
 def test_objective_errors_are_clear(tiny):
