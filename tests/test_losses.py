@@ -440,3 +440,17 @@ def test_every_objective_computes_on_the_device_and_dtype_of_its_inputs(name):
         terms["loss"].backward()
         grads = [p.grad for p in model.parameters() if p.grad is not None]   # InfoGAN: D, Q frozen in G's step
         assert grads and all(g.device.type == device and g.dtype == dtype for g in grads)
+
+
+def test_objectives_build_the_model_they_train():
+    from dvae_tutorial import infogan, vqvae
+
+    built = {m: losses.make_objective(m).build_model(image_size=32, architecture="small")
+             for m, c in losses.OBJECTIVES.items() if c.model_type != "IVAE"}
+    kinds = {"VAE": models.VAE, "VQVAE": vqvae.VQVAE, "GAN": infogan.InfoGAN}
+    for name, model in built.items():
+        objective = losses.make_objective(name)
+        assert isinstance(model, kinds[objective.model_type]), name
+        assert objective.decomposable == (objective.model_type == "VAE")
+    with pytest.raises(ValueError, match="ivae.fit"):
+        losses.make_objective("ivae").build_model()
