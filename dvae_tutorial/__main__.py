@@ -34,12 +34,14 @@ METRIC_CHOICES = ("mig", "sap", "dci", "beta_vae", "factor_vae")
 # every hyper-parameter flag -> the objective argument it sets (each method takes some of them)
 HPARAM_FLAGS = {"beta": "beta", "alpha": "alpha", "gamma": "gamma", "c_min": "c_min", "c_max": "c_max",
                 "c_steps": "c_steps", "estimator": "estimator", "distribution": "distribution", "scale": "scale",
-                "disc_lr": "disc_lr", "lambda_od": "lambda_od", "lambda_d": "lambda_d", "lambda_mmd": "lambda_mmd"}
+                "disc_lr": "disc_lr", "lambda_od": "lambda_od", "lambda_d": "lambda_d", "lambda_mmd": "lambda_mmd",
+                "codebook_size": "codebook_size", "ema_decay": "ema_decay", "lambda_cat": "lambda_cat",
+                "lambda_cont": "lambda_cont"}
 
 
 def image_methods() -> list:
-    """The methods ``train`` trains (image VAEs on dSprites); the iVAE trains with ``ivae.fit`` on tabular data."""
-    return [name for name, cls in losses.OBJECTIVES.items() if cls.model_type == "VAE"]
+    """The methods ``train`` trains on dSprites (VAEs, VQ-VAE, InfoGAN); the iVAE trains with ``ivae.fit`` on tabular data."""
+    return [name for name, cls in losses.OBJECTIVES.items() if cls.model_type != "IVAE"]
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="capacity: weight of |KL - C|; FactorVAE: weight of the TC; beta-TCVAE: weight of the dim-wise KL")
     h.add_argument("--disc-lr", type=float, default=None,
                    help="FactorVAE: the discriminator's Adam learning rate (Kim & Mnih: the VAE's rate)")
+    h.add_argument("--codebook-size", type=int, default=None, help="vqvae: entries K of the codebook")
+    h.add_argument("--ema-decay", type=float, default=None, help="vqvae: EMA codebook decay (0: codebook loss)")
+    h.add_argument("--lambda-cat", type=float, default=None, help="infogan: weight of the categorical code's MI bound")
+    h.add_argument("--lambda-cont", type=float, default=None, help="infogan: weight of the continuous codes' MI bound")
     h.add_argument("--c-min", type=float, default=None, help="capacity: C at the start (nats)")
     h.add_argument("--c-max", type=float, default=None, help="capacity: C at the end of the schedule (nats)")
     h.add_argument("--c-steps", type=int, default=None, help="capacity: steps over which C rises linearly")
@@ -309,6 +315,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     checkpoint = files.load_checkpoint(args.run_dir, device="cpu")
     cfg = checkpoint["config"]
     model, objective = train.build_from_checkpoint(checkpoint, device)
+    if not objective.decomposable:
+        raise UsageError(f"{cfg['method']} has no Gaussian posterior to decompose, so evaluate does not apply; "
+                         f"score it with dvae_tutorial.evaluation.score(model, dataset) (lesson 08 shows how)")
     spec = cfg["data"]
     dataset = load_dataset(spec["name"], spec["image_size"], spec["file"])
     indices, what = _sample_eval_indices(cfg, args.images, args.seed)

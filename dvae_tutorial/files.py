@@ -123,11 +123,15 @@ def load_checkpoint(path, device="cpu") -> dict:
     return _load_tagged(path, CHECKPOINT_FORMAT, "checkpoint", device)
 
 
-def model_from_checkpoint(checkpoint: dict, device="cpu"):
-    """The trained ``models.VAE`` (eval mode, on ``device``) of a checkpoint read by ``load_checkpoint``."""
+def model_from_checkpoint(checkpoint: dict, device="cpu", build=None):
+    """The trained model (eval mode, on ``device``) of a checkpoint read by ``load_checkpoint``.
+
+    ``build(**model_config)`` makes the untrained model: ``models.VAE`` by default, an objective's
+    ``build_model`` for the methods with their own model (VQ-VAE, InfoGAN).
+    """
     from .models import VAE
 
-    model = VAE(**checkpoint["config"]["model"]).to(device)
+    model = (build or VAE)(**checkpoint["config"]["model"]).to(device)
     model.load_state_dict(checkpoint["model"])
     return model.eval()
 
@@ -143,12 +147,15 @@ def save_live_run(path, model, history: dict, settings: dict, wall_time: float) 
     atomic_write(path, lambda tmp: torch.save(saved, tmp))
 
 
-def load_live_run(path) -> tuple:
-    """``(model in eval mode, history {term: np.ndarray}, settings, wall_time)`` from ``save_live_run``'s file."""
+def load_live_run(path, build=None) -> tuple:
+    """``(model in eval mode, history {term: np.ndarray}, settings, wall_time)`` from ``save_live_run``'s file.
+
+    ``build(**model_config)`` makes the untrained model (``models.VAE`` by default; see ``model_from_checkpoint``).
+    """
     from .models import VAE
 
     saved = _load_tagged(Path(path), LIVE_RUN_FORMAT, "live run")
-    model = VAE(**saved["model_config"])
+    model = (build or VAE)(**saved["model_config"])
     model.load_state_dict(saved["model"])
     history = {k: v.numpy() for k, v in saved["history"].items()}
     return model.eval(), history, saved["settings"], saved["wall_time"]

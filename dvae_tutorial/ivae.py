@@ -146,6 +146,10 @@ class IVAELoss(Objective):
     def formula(self):
         return "recon + kl(q(z|x,u) || p(z|u))"
 
+    def build_model(self, *args, **kwargs):
+        raise ValueError("the iVAE is not an image model: build ivae.IVAE(data_dim, latent_dim, n_segments) and train "
+                         "it with ivae.fit on data.nonlinear_ica.make_nonlinear_ica(...), not with train.run")
+
     def prepare(self, model, dataset_size, device, seed=0):
         if not isinstance(model, IVAE):
             raise ValueError(f"the ivae objective trains an ivae.IVAE (tabular data with segment labels), got "

@@ -26,10 +26,12 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
 
+from . import vqvae
 from .models import Discriminator, VAEOutput, permute_dims, sample_gaussian
 
 __all__ = [
@@ -37,7 +39,7 @@ __all__ = [
     "pairwise_log_density_gaussian", "log_importance_weights", "estimate_log_qz", "tc_decomposition",
     "estimate_log_qz_reference", "decomposition_terms",
     "normalized_beta", "beta_from_normalized", "linear_capacity",
-    "Objective", "VAELoss", "BetaVAELoss", "CapacityLoss", "FactorVAELoss", "BetaTCVAELoss",
+    "Objective", "VAELoss", "BetaVAELoss", "CapacityLoss", "FactorVAELoss", "BetaTCVAELoss", "VQVAELoss", "InfoGANLoss",
     "OBJECTIVES", "make_objective", "register_objectives",
 ]
 
@@ -374,13 +376,20 @@ class Objective:
     - ``auxiliary_parameters()``: weights the objective itself learns (FactorVAE's discriminator;
       empty for the others).  The training loop gives them their own optimiser
       (``auxiliary_optimizer``: Adam's settings) and, after each optimiser step of the model, takes
-      one step on ``auxiliary_terms(model, output, step=, next_batch=, generator=)[auxiliary_loss]``;
+      one step on ``auxiliary_terms(model, output, step=, next_batch=, generator=)[auxiliary_loss]``
+      (FactorVAE's discriminator; InfoGAN's D and Q, which live in its model);
+    - ``after_step(model, output, step=, generator=)``: updates without gradients after the model's
+      step (VQ-VAE's EMA codebook and restarts of unused entries);
+    - ``build_model(...)``: the model it trains (``models.VAE``; VQ-VAE and InfoGAN their own), used by
+      ``train.run``, ``train.build_from_checkpoint`` and the live-run cache;
     - ``state_dict()`` / ``load_state_dict()`` for what a checkpoint must keep besides the model.
     """
 
     name = "objective"
     title = "an objective"
-    model_type = "VAE"    # the model it trains: models.VAE on images (train.fit), or "IVAE" (ivae.fit, tabular data)
+    # the model it trains: "VAE" (models.VAE on images, train.fit; a Gaussian posterior), "VQVAE" / "GAN" (their
+    # own image models, train.fit; no Gaussian posterior), or "IVAE" (ivae.fit, tabular data)
+    model_type = "VAE"
 
     def __init__(self, distribution: str = "bernoulli", scale: float | None = None):
         if distribution not in LIKELIHOODS:
@@ -432,6 +441,19 @@ class Objective:
 
     normalisable: tuple = ()
 
+    @property
+    def decomposable(self) -> bool:
+        """A Gaussian posterior q(z|x) (``model_type == "VAE"``): its MI / TC / dim-wise KL split is logged
+        by ``train.fit`` and scored by ``evaluate``."""
+        return self.model_type == "VAE"
+
+    def build_model(self, latent_dim: int = 10, in_channels: int = 1, image_size: int = 64,
+                    architecture: str = "burgess", **saved) -> torch.nn.Module:
+        """The model this objective trains (``models.VAE`` here; VQ-VAE and InfoGAN build their own)."""
+        from .models import VAE
+
+        return VAE(latent_dim, in_channels, image_size, architecture, **saved)
+
     # -- hooks for the training loop (no-ops unless a method needs them) --------------------------
     auxiliary_loss: str | None = None   # the term of auxiliary_terms that the auxiliary optimiser minimises
 
@@ -448,6 +470,11 @@ class Objective:
 
     def auxiliary_terms(self, model, output: VAEOutput, *, step: int, next_batch, generator=None) -> dict:
         """Scalar terms of the auxiliary step, ``auxiliary_loss`` among them (with gradients)."""
+        return {}
+
+    def after_step(self, model, output, *, step: int, generator=None) -> dict:
+        """Updates without gradients after the model's optimiser step (VQ-VAE: EMA codebook, restarts of
+        unused entries); returns scalar terms to log.  Nothing for most methods."""
         return {}
 
     def state_dict(self) -> dict:
@@ -690,7 +717,253 @@ class BetaTCVAELoss(Objective):
         return terms
 
 
+class VQVAELoss(Objective):
+    """VQ-VAE (van den Oord et al. 2017, eq. (3)): loss = recon + codebook + beta * commitment.
+
+    ``codebook`` = ||sg[z_e] - e||^2 and ``commitment`` = ||z_e - sg[e]||^2, each summed over the codes'
+    numbers and averaged over the batch (the paper's beta = 0.25).  With ``ema_decay`` in (0, 1) the
+    codebook follows exponential moving averages instead (appendix A.1; 0.99 there) and the codebook
+    term is logged but not optimised.  Also logged: ``perplexity`` and ``codes_used`` of the batch's
+    codes (``codebook_usage``), and the constant ``kl`` = latent_dim * log K.  A
+    ``DeadCodebookWarning`` is raised (once) when, over a window of ``usage_window`` steps, fewer than
+    ``min_usage`` of the entries were chosen.
+
+    ``restart_dead`` (not in van den Oord et al.): the codebook starts as random encoder outputs of the
+    first batch, and at the end of every window the entries no code chose are moved to random encoder
+    outputs of the current batch (``restarted`` logs how many) -- the "random restarts" against
+    codebook collapse of Dhariwal et al. 2020 (Jukebox).  A short measurement of this project (300 steps,
+    the course's small net, 32x32 dSprites, batch 128, one seed): without restarts the codes used 8 of the
+    32 entries, the same ones for every image, with or without EMA; with them, 25 of 32 by step 300.
+    (At 300 steps a VAE with the same net also still draws the mean image, so this does not show how
+    either run ends.)
+    """
+
+    name = "vqvae"
+    title = "VQ-VAE (van den Oord et al. 2017)"
+    model_type = "VQVAE"      # no Gaussian posterior: train.fit does not log the MI / TC / dim-wise KL split
+
+    def __init__(self, beta: float = 0.25, codebook_size: int = 32, embedding_dim: int = 4, ema_decay: float = 0.0,
+                 min_usage: float = 0.1, usage_window: int = 100, restart_dead: bool = True,
+                 distribution: str = "bernoulli", scale: float | None = None):
+        super().__init__(distribution, scale)
+        self.beta = _check_weight("beta", beta)
+        if not 0 <= ema_decay < 1:
+            raise ValueError(f"ema_decay must lie in [0, 1) (0: codebook trained by the loss; 0.99: the paper's "
+                             f"EMA), got {ema_decay}")
+        if not 0 <= min_usage <= 1:
+            raise ValueError(f"min_usage is a fraction of the codebook in [0, 1], got {min_usage}")
+        if isinstance(usage_window, bool) or not isinstance(usage_window, int) or usage_window < 1:
+            raise ValueError(f"usage_window must be a positive int (steps), got {usage_window!r}")
+        self.codebook_size, self.embedding_dim, self.ema_decay = codebook_size, embedding_dim, float(ema_decay)
+        self.min_usage, self.usage_window, self.restart_dead = float(min_usage), usage_window, bool(restart_dead)
+        self._window_counts, self._window_steps, self.warned, self._initialised = None, 0, False, False
+
+    def build_model(self, latent_dim: int = 10, in_channels: int = 1, image_size: int = 64,
+                    architecture: str = "burgess", **saved) -> torch.nn.Module:
+        saved.setdefault("codebook_size", self.codebook_size)
+        saved.setdefault("embedding_dim", self.embedding_dim)
+        saved.setdefault("ema", self.ema_decay > 0)
+        return vqvae.VQVAE(latent_dim, in_channels, image_size, architecture, **saved)
+
+    def prepare(self, model, dataset_size, device, seed=0):
+        if not isinstance(model, vqvae.VQVAE):
+            raise TypeError(f"the vqvae objective trains a vqvae.VQVAE, got {type(model).__name__}; build it with "
+                            f"make_objective('vqvae').build_model(...) or train.run('vqvae', ...)")
+        if (model.codebook_size, model.embedding_dim, model.ema) != (self.codebook_size, self.embedding_dim,
+                                                                     self.ema_decay > 0):
+            raise ValueError(f"the model's codebook ({model.codebook_size} x {model.embedding_dim}, ema={model.ema}) "
+                             f"differs from the objective's ({self.codebook_size} x {self.embedding_dim}, "
+                             f"ema_decay={self.ema_decay}); build both from the same settings")
+
+    def formula(self):
+        if self.ema_decay:
+            return "recon + beta * commitment  (codebook: EMA)"
+        return "recon + codebook + beta * commitment"
+
+    def __call__(self, output, x, step):
+        if not isinstance(output, vqvae.VQOutput):
+            raise TypeError("the vqvae objective needs a VQOutput (the output of a vqvae.VQVAE), "
+                            f"got {type(output).__name__}")
+        recon = reconstruction_loss(x, output.logits, self.distribution, self.scale,
+                                    check_values=not self.values_checked)   # the first batch's values only
+        self.values_checked = True
+        batch = len(x)
+        codebook = (output.z_e.detach() - output.z_q).pow(2).sum() / batch        # || sg[z_e] - e ||^2
+        commitment = (output.z_e - output.z_q.detach()).pow(2).sum() / batch      # || z_e - sg[e] ||^2
+        usage = vqvae.codebook_usage(output.indices, self.codebook_size)
+        n_codes = output.indices.shape[1]
+        kl_per_dim = torch.full((n_codes,), math.log(self.codebook_size), device=x.device, dtype=recon.dtype)
+        loss = recon + self.beta * commitment + (0 if self.ema_decay else codebook)   # eq. (3)
+        return {"loss": loss, "recon": recon, "kl": kl_per_dim.sum(), "kl_per_dim": kl_per_dim,
+                "codebook": codebook, "commitment": commitment, "perplexity": usage["perplexity"],
+                "codes_used": usage["used"]}
+
+    def after_step(self, model, output, *, step, generator=None):
+        """EMA codebook update (if ``ema_decay``), data-dependent start and restarts of unused entries."""
+        if self.ema_decay:
+            model.quantizer.ema_update(output.z_e, output.indices, self.ema_decay)
+        if self.restart_dead and not self._initialised:           # data-dependent start
+            everything = torch.arange(self.codebook_size, device=output.z_e.device)
+            model.quantizer.reset_entries(everything, self._random_outputs(output.z_e, len(everything), generator))
+            self._initialised = True
+        counts = self.track_usage(output.indices)
+        restarted = 0
+        if counts is not None and self.restart_dead:
+            dead = (counts == 0).nonzero().flatten().to(output.z_e.device)
+            if len(dead):
+                model.quantizer.reset_entries(dead, self._random_outputs(output.z_e, len(dead), generator))
+            restarted = len(dead)
+        return {"restarted": output.z_e.new_tensor(float(restarted))}
+
+    @staticmethod
+    def _random_outputs(z_e: torch.Tensor, m: int, generator=None) -> torch.Tensor:
+        """``m`` encoder outputs ``(m, D)`` drawn at random (with replacement) from the batch's ``z_e``."""
+        flat = z_e.detach().reshape(-1, z_e.shape[-1])
+        return flat[torch.randint(len(flat), (m,), generator=generator, device=flat.device)]
+
+    def track_usage(self, indices: torch.Tensor) -> torch.Tensor | None:
+        """Count the entries chosen over ``usage_window`` steps; warn once if the codebook collapsed.
+
+        Returns the window's counts ``(K,)`` when a window ends, else None.
+        """
+        counts = torch.bincount(indices.detach().reshape(-1).cpu(), minlength=self.codebook_size)
+        self._window_counts = counts if self._window_counts is None else self._window_counts + counts
+        self._window_steps += 1
+        if self._window_steps < self.usage_window:
+            return None
+        window, self._window_counts, self._window_steps = self._window_counts, None, 0
+        message = vqvae.usage_collapse_message(window, self.min_usage)
+        if message and not self.warned:
+            warnings.warn(message, vqvae.DeadCodebookWarning, stacklevel=2)
+            self.warned = True
+        return window
+
+    def state_dict(self):
+        return {"window_counts": self._window_counts, "window_steps": self._window_steps, "warned": self.warned,
+                "initialised": self._initialised}
+
+    def load_state_dict(self, state):
+        self._window_counts, self._window_steps = state["window_counts"], state["window_steps"]
+        self.warned, self._initialised = state["warned"], state["initialised"]
+
+
+class InfoGANLoss(Objective):
+    """InfoGAN (Chen et al. 2016, eq. (6)): min_{G,Q} max_D V(D, G) - lambda L_I(G, Q).
+
+    The GAN value V is played with the non-saturating generator loss of Goodfellow et al. 2014
+    (section 3): D minimises BCE(D(x), 1) + BCE(D(G(z, c)), 0); G minimises BCE(D(G(z, c)), 1) =
+    -log D(G(z, c)) instead of log(1 - D(G(z, c))), which saturates early in training.  The MI lower
+    bound L_I (``infogan.mi_lower_bound_*``) is weighted by ``lambda_cat`` for the categorical code
+    and ``lambda_cont`` for the continuous ones.  Chen et al. (section 6) use lambda = 1 for discrete
+    codes and a smaller lambda for continuous ones, so that lambda L_I stays on the GAN loss's scale.
+    The defaults here are 1 and 1: in 600-800-step runs on 32x32 dSprites (batch 64) the continuous
+    codes' bounds stayed at or below 0 nats (codes unused) with lambda_cont = 0.1 and rose to about
+    1.4 nats each with lambda_cont = 1 (a short measurement of this project, one seed).
+
+    Two optimisers, as for FactorVAE: ``train.fit``'s Adam steps the generator on ``loss`` = G's
+    loss - lambda L_I (``model(x)`` generates a batch and scores it with D and Q frozen), then the
+    training loop takes one step of D and Q (``auxiliary_parameters``) with their own Adam
+    (``auxiliary_optimizer``: rate ``disc_lr``, Chen et al.: 2e-4, betas (0.5, 0.999) as in Radford et
+    al. 2015) on ``auxiliary_terms(...)["d_total"]`` = D's loss - lambda L_I, with the generated batch
+    detached and a fresh real batch.  History terms: ``g_loss``, ``d_loss`` (the GAN parts),
+    ``mi_cat``, ``mi_cont`` (sum over the codes), ``mi_c0``, ``mi_c1``, ... (each code), ``d_real`` /
+    ``d_fake`` (D's mean probability of "real"); ``loss`` = the generator's total.
+    """
+
+    name = "infogan"
+    title = "InfoGAN (Chen et al. 2016)"
+    model_type = "GAN"
+    ADAM_BETAS = (0.5, 0.999)
+    auxiliary_loss = "d_total"
+
+    def __init__(self, lambda_cat: float = 1.0, lambda_cont: float = 1.0, n_categories: int = 3, noise_dim: int = 8,
+                 disc_lr: float = 2e-4):
+        super().__init__()
+        self.lambda_cat = _check_weight("lambda_cat", lambda_cat)
+        self.lambda_cont = _check_weight("lambda_cont", lambda_cont)
+        self.disc_lr = _check_weight("disc_lr", disc_lr, allow_zero=False)
+        self.n_categories, self.noise_dim = n_categories, noise_dim
+        self.model = None
+
+    def build_model(self, latent_dim: int = 4, in_channels: int = 1, image_size: int = 32,
+                    architecture: str = "small", **saved) -> torch.nn.Module:
+        from .infogan import InfoGAN
+
+        saved.setdefault("n_categories", self.n_categories)
+        saved.setdefault("noise_dim", self.noise_dim)
+        return InfoGAN(latent_dim, in_channels, image_size, architecture, **saved)
+
+    def prepare(self, model, dataset_size, device, seed=0):
+        from .infogan import InfoGAN
+
+        if not isinstance(model, InfoGAN):
+            raise TypeError(f"the infogan objective trains an infogan.InfoGAN, got {type(model).__name__}; build it "
+                            f"with make_objective('infogan').build_model(...) or train.run('infogan', ...)")
+        if (model.n_categories, model.noise_dim) != (self.n_categories, self.noise_dim):
+            raise ValueError(f"the model has {model.n_categories} categories and {model.noise_dim} noise inputs, the "
+                             f"objective {self.n_categories} and {self.noise_dim}; build both from the same settings")
+        self.model = model
+        model.set_discriminator_trainable(False)          # G's step must not move D or Q
+
+    def formula(self):
+        return ("G: bce(D(G(z,c)), 1) - lambda_cat L_I,cat - lambda_cont L_I,cont;  "
+                "D, Q: bce(D(x), 1) + bce(D(G(z,c)), 0) - (the same lambda L_I)")
+
+    def describe(self, latent_dim: int = 4, n_pixels: int = 32 * 32) -> str:
+        return (f"{self.name}: {self.formula()}\n  codes: 1 categorical ({self.n_categories} classes, lambda = "
+                f"{self.lambda_cat:g}), {latent_dim} continuous U(-1, 1) (lambda = {self.lambda_cont:g}), "
+                f"{self.noise_dim} noise; L_I in nats")
+
+    def information(self, q, latent) -> dict[str, torch.Tensor]:
+        """The MI lower bounds of Q's guesses ``q`` (``infogan.QOutput``) of the codes in ``latent``, and their
+        weighted sum ``info`` = lambda_cat L_I,cat + lambda_cont L_I,cont (Chen et al. 2016, eq. (5)-(6))."""
+        from .infogan import mi_lower_bound_categorical, mi_lower_bound_continuous
+
+        mi_cat = mi_lower_bound_categorical(q.category_logits, latent.category)
+        per_code = mi_lower_bound_continuous(q.mean, q.logvar, latent.continuous)
+        return {"mi_cat": mi_cat, "mi_cont": per_code.sum(), **{f"mi_c{j}": v for j, v in enumerate(per_code)},
+                "info": self.lambda_cat * mi_cat + self.lambda_cont * per_code.sum()}
+
+    def __call__(self, output, x, step):
+        """G's terms from ``output`` = ``model(x)`` (an ``infogan.GANOutput``): the non-saturating
+        bce(D(G(z, c)), 1) (Goodfellow et al. 2014, section 3) minus the weighted MI bound."""
+        if not hasattr(output, "fake_logit"):
+            raise TypeError(f"the infogan objective needs the output of an infogan.InfoGAN, got {type(output).__name__}")
+        g_loss = F.binary_cross_entropy_with_logits(output.fake_logit, torch.ones_like(output.fake_logit))
+        info = self.information(output.q, output.latent)
+        return {"loss": g_loss - info.pop("info"), "g_loss": g_loss, **info}
+
+    def discriminator_terms(self, model, x_real: torch.Tensor, fake: torch.Tensor, latent) -> dict:
+        """D's and Q's loss ``d_total`` = bce(D(x), 1) + bce(D(fake), 0) - lambda L_I (fake detached)."""
+        logits, q_both = model.discriminate(torch.cat([x_real, fake.detach()]))    # one pass over both halves
+        real_logit, fake_logit = logits[:len(x_real)], logits[len(x_real):]
+        q = type(q_both)(*(t[len(x_real):] for t in q_both))                       # Q on the generated half
+        d_loss = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+                  + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+        return {"d_total": d_loss - self.information(q, latent)["info"], "d_loss": d_loss,
+                "d_real": torch.sigmoid(real_logit).mean(), "d_fake": torch.sigmoid(fake_logit).mean()}
+
+    def _require_prepared(self):
+        if self.model is None:
+            raise RuntimeError("call objective.prepare(model, dataset_size, device) first (train.fit does)")
+
+    def auxiliary_parameters(self):
+        self._require_prepared()
+        return list(self.model.discriminator_parameters())
+
+    def auxiliary_optimizer(self):
+        return {"lr": self.disc_lr, "betas": self.ADAM_BETAS}
+
+    def auxiliary_terms(self, model, output, *, step, next_batch, generator=None):
+        """D's and Q's terms on a fresh real batch and the step's generated batch (detached); the training
+        loop steps D and Q on ``d_total`` with their own Adam (``auxiliary_optimizer``)."""
+        self._require_prepared()
+        model.set_discriminator_trainable(True)           # frozen again by the next generator step (forward)
+        return self.discriminator_terms(model, next_batch(), output.fake, output.latent)
+
+
 OBJECTIVES = {cls.name: cls for cls in (VAELoss, BetaVAELoss, CapacityLoss, FactorVAELoss, BetaTCVAELoss)}
+OBJECTIVES.update({cls.name: cls for cls in (VQVAELoss, InfoGANLoss)})   # beyond the beta-family: other models
 
 
 def register_objectives(*classes) -> None:

@@ -72,6 +72,7 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
         image_size, architecture, latent_dim: the data and net (default: the small net on 32x32).
         dataset: a ``data.DSprites`` to train on (default: the full grid at ``image_size``).
     """
+    from .losses import make_objective
     from .train import run
 
     settings = dict(method=method, hparams=hparams or {}, steps=steps, seed=seed, image_size=image_size,
@@ -80,7 +81,8 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
     path = config.cache_dir() / "runs" / f"{method}-{run_key(settings)}.pt"
     if cache and path.exists():
         try:
-            model, history, saved_settings, wall_time = files.load_live_run(path)
+            build = make_objective(method, **(hparams or {})).build_model     # a VAE, a VQ-VAE or an InfoGAN
+            model, history, saved_settings, wall_time = files.load_live_run(path, build=build)
             return LiveRun(model, history, saved_settings, wall_time, True)
         except files.WeightFileError as err:  # a damaged cache entry is retrained, never trusted
             import warnings

@@ -10,10 +10,14 @@
 Each step: take the next batch of image indices (the training pool is visited in epochs, each in a
 new random order from a seeded ``torch.Generator``, so a batch never holds an image twice, as
 minibatch stratified sampling assumes), ``x = dataset.images(idx, device)``, ``output = model(x,
-sample=True)``, ``terms = objective(output, x, step)``, one Adam step on ``terms["loss"]``, then
-the objective's auxiliary step: FactorVAE's discriminator, stepped here with its own Adam
-optimiser on ``objective.auxiliary_terms(...)["disc_loss"]`` (no other method has one).  The MI /
-TC / dimension-wise KL decomposition (``losses.tc_decomposition``) is logged for every method, so
+sample=True)``, ``terms = objective(output, x, step)``, one Adam step on ``terms["loss"]``, the
+objective's updates without gradients (``objective.after_step``: VQ-VAE's codebook averages and
+restarts), then the objective's auxiliary step: a second network (FactorVAE's discriminator,
+InfoGAN's D and Q), stepped here with its own Adam optimiser on
+``objective.auxiliary_terms(...)[objective.auxiliary_loss]``.  The model's Adam leaves those
+auxiliary weights alone, also where they live inside the model (InfoGAN).  The MI /
+TC / dimension-wise KL decomposition (``losses.tc_decomposition``) is logged for every method with a
+Gaussian posterior (``objective.decomposable``), so
 lessons can put them side by side.  ``Trainer`` holds these parts, one method per concern.
 
 Reproducible: the same seed gives the same numbers on the same device and thread count; the loop
@@ -179,8 +183,8 @@ def split_indices(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.nda
 def build_from_checkpoint(checkpoint: dict, device="cpu") -> tuple[VAE, Objective]:
     """The trained model (eval mode) and its objective (with e.g. FactorVAE's discriminator) from a checkpoint."""
     cfg = checkpoint["config"]
-    model = model_from_checkpoint(checkpoint, device)
     objective = make_objective(cfg["method"], **_hparams_from_config(cfg["objective"]))
+    model = model_from_checkpoint(checkpoint, device, build=objective.build_model)
     objective.prepare(model, cfg["dataset_size"], device, cfg["seed"])
     objective.load_state_dict(checkpoint["objective"])
     return model, objective
@@ -351,8 +355,9 @@ class Trainer:
         self.checkpoint_dir, self.track_decomposition = checkpoint_dir, track_decomposition
         self.check_every = check_every
         objective.prepare(model, dataset_size, device, seed)
-        self.optimizer = adam(model.parameters(), lr=lr)
-        self.aux_optimizer = auxiliary_optimizer(objective)   # FactorVAE's discriminator: its own Adam
+        auxiliary = {id(p) for p in objective.auxiliary_parameters()}    # InfoGAN's D and Q live in the model
+        self.optimizer = adam([p for p in model.parameters() if id(p) not in auxiliary], lr=lr)
+        self.aux_optimizer = auxiliary_optimizer(objective)   # FactorVAE's / InfoGAN's discriminator: its own Adam
         self.noise = torch.Generator(device=device).manual_seed(seed + 1)
         self.log = TermLog({})
         self.evaluations: list = []
@@ -407,13 +412,14 @@ class Trainer:
         x = self.batches.next()
         output = self.model(x, sample=True, generator=self.noise)
         terms = self.objective(output, x, step)
-        if self.track_decomposition and not all(k in terms for k in DECOMPOSITION_TERMS):
+        if self.track_decomposition and self.objective.decomposable and not all(k in terms for k in DECOMPOSITION_TERMS):
             with torch.no_grad():
                 terms.update(tc_decomposition(output.z.detach(), output.mu.detach(), output.logvar.detach(),
                                               self.dataset_size, check_values=False))
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         self.optimizer.step()
+        terms.update(self.objective.after_step(self.model, output, step=step, generator=self.noise))
         terms.update(self.auxiliary_step(output, step))
         return terms
 
@@ -431,7 +437,9 @@ class Trainer:
     # -- history and checks --------------------------------------------------------------------------
     def weights(self) -> list[tuple[str, torch.Tensor]]:
         named = [(f"model.{k}", p) for k, p in self.model.named_parameters()]
-        return named + [(f"objective.{i}", p) for i, p in enumerate(self.objective.auxiliary_parameters())]
+        inside = {id(p) for _, p in named}
+        return named + [(f"objective.{i}", p) for i, p in enumerate(self.objective.auxiliary_parameters())
+                        if id(p) not in inside]
 
     def check(self) -> dict:
         """Copy the pending terms to the history if they and the weights are finite; else roll back and raise.
@@ -594,7 +602,10 @@ def _check_resumable(saved: dict, current: dict) -> None:
 # --------------------------------------------------------------------------------------------------
 def run(method: str, dataset, *, steps: int, hparams: dict | None = None, latent_dim: int = 10,
         architecture: str = "burgess", seed: int = 0, **fit_kwargs) -> TrainResult:
-    """Build ``models.VAE`` (seeded) and ``losses.make_objective(method, **hparams)``, then ``fit``.
+    """Build ``losses.make_objective(method, **hparams)`` and its model (seeded), then ``fit``.
+
+    The model is ``objective.build_model(...)``: a ``models.VAE`` for the beta-family, a
+    ``vqvae.VQVAE`` or an ``infogan.InfoGAN`` for the others.
 
     The model's image size and channels come from ``dataset.observation_shape``.  ``fit_kwargs``
     go to ``fit`` (batch_size, lr, device, indices, checkpoint_dir, ...).
@@ -603,5 +614,6 @@ def run(method: str, dataset, *, steps: int, hparams: dict | None = None, latent
     objective = make_objective(method, **(hparams or {}))
     with torch.random.fork_rng(devices=[]):   # seeded weights, torch's global random state left alone
         torch.manual_seed(seed)
-        model = VAE(latent_dim=latent_dim, in_channels=channels, image_size=height, architecture=architecture)
+        model = objective.build_model(latent_dim=latent_dim, in_channels=channels, image_size=height,
+                                      architecture=architecture)
     return fit(model, objective, dataset, steps=steps, seed=seed, **fit_kwargs)

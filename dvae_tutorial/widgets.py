@@ -496,6 +496,80 @@ class PictureSlider:
         self.picture.value = self.pictures[self.slider.value]
         self.caption.value = self.captions.get(self.slider.value, f"<b>{self.name} = {_key(self.slider.value)}</b>")
 
+
+class CodebookExplorer:
+    """A VQ-VAE's discrete code as sliders: one integer slider per code position, over the codebook's entries.
+
+    The sliders start at the code (nearest-entry indices) of the image ``x`` ``(1, C, H, W)``; moving one
+    swaps the entry at that position for another, and the decoded image updates.  Neighbouring slider
+    values are *not* neighbouring entries: the codebook has no order, so unlike ``TraversalExplorer``
+    there is no smooth path to follow.
+
+    Example::
+
+        explorer = CodebookExplorer(vq_model, x)
+        explorer.set(c3=17)
+        explorer.image()       # (H, W) numpy image decoded from the current indices
+    """
+
+    def __init__(self, model, x, zoom: int | None = None):
+        import ipywidgets as w
+        import torch
+
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[0] != 1:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be one image as a tensor of shape (1, C, H, W), got {got}")
+        if not hasattr(model, "decode_indices"):
+            raise TypeError(f"CodebookExplorer needs a vqvae.VQVAE, got {type(model).__name__}; "
+                            "for a continuous code use TraversalExplorer")
+        self.model, self.size = model, model.codebook_size
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            self.code = model.encode(x.to(device))[1][0].cpu().numpy()            # (latent_dim,) indices
+        self.zoom = zoom or max(1, 192 // int(x.shape[-1]))
+        self.sliders = {f"c{j}": w.IntSlider(value=int(k), min=0, max=self.size - 1, description=f"c{j}",
+                                             continuous_update=True, style={"description_width": "40px"})
+                        for j, k in enumerate(self.code)}
+        self.picture = w.Image(format="png", value=png_bytes(self.image(), self.zoom))
+        self.reset_button = w.Button(description="back to the image's code")
+        self.reset_button.on_click(lambda _b: self.reset())
+        for slider in self.sliders.values():
+            slider.observe(self._update, names="value")
+        note = w.HTML(f"<small>slider: the codebook entry (0 ... {self.size - 1}) at each code position</small>")
+        self.widget = w.HBox([w.VBox(list(self.sliders.values()) + [self.reset_button, note]), self.picture])
+
+    def values(self) -> np.ndarray:
+        """The current discrete code, ``(latent_dim,)`` int."""
+        return np.array([s.value for s in self.sliders.values()], dtype=np.int64)
+
+    def image(self) -> np.ndarray:
+        """The image decoded from the current indices, numpy (H, W) in [0, 1]."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        indices = torch.as_tensor(self.values(), device=device)[None]
+        with torch.no_grad():
+            decoded = torch.sigmoid(self.model.decode_indices(indices)).cpu()
+        return as_numpy_images(decoded)[0]
+
+    def set(self, **values):
+        """Move sliders by name, e.g. ``set(c3=17)``; values must be entries 0 ... K - 1."""
+        unknown = sorted(set(values) - set(self.sliders))
+        if unknown:
+            raise ValueError(f"unknown code position(s) {unknown}; the sliders are c0 ... c{len(self.sliders) - 1}")
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < self.size:
+                raise ValueError(f"{name} must be an entry index in [0, {self.size - 1}], got {value!r}")
+        for name, value in values.items():
+            self.sliders[name].value = int(value)
+
+    def reset(self):
+        """Put every slider back at the image's code."""
+        self.set(**{f"c{j}": int(k) for j, k in enumerate(self.code)})
+
+    def _update(self, _change=None):
+        self.picture.value = png_bytes(self.image(), self.zoom)
+
     def _ipython_display_(self):
         from IPython.display import display
 

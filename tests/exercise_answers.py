@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dvae_tutorial import losses, metrics, models
+from dvae_tutorial import infogan, losses, losses_aggregate, metrics, models, vqvae
 
 
 def my_negative_elbo(model, x, eps):
@@ -114,6 +114,49 @@ def my_sap(codes_train, factors_train, codes_test, factors_test):
     return float(np.mean(gaps)) if gaps else 0.0
 
 
+def my_mcc(codes, sources):
+    from scipy.optimize import linear_sum_assignment
+
+    codes = np.asarray(codes, dtype=np.float64)
+    sources = np.asarray(sources, dtype=np.float64)
+    codes = codes - codes.mean(axis=0)                           # centre every column
+    sources = sources - sources.mean(axis=0)
+    codes = codes / codes.std(axis=0)                            # unit standard deviation
+    sources = sources / sources.std(axis=0)
+    corr = np.abs(sources.T @ codes) / len(codes)                # (n_sources, latent_dim) |Pearson|
+    rows, cols = linear_sum_assignment(corr, maximize=True)      # one latent per source
+    matched = corr[rows, cols]
+    return float(matched.mean())
+
+
+def my_dip_penalty(mu, logvar, lambda_od, lambda_d, kind):
+    centred = mu - mu.mean(0)
+    cov = centred.T @ centred / mu.shape[0]
+    if kind == "ii":
+        cov = cov + torch.diag(logvar.exp().mean(0))
+    diag = torch.diagonal(cov)
+    return lambda_od * (cov - torch.diag(diag)).pow(2).sum() + lambda_d * (diag - 1).pow(2).sum()
+
+
+def my_vq_layer(z_e, codebook):
+    batch, size = z_e.shape[0], codebook.shape[0]
+    distances = (z_e.unsqueeze(-2) - codebook).pow(2).sum(-1)      # (B, n, K)
+    indices = distances.argmin(-1)                                 # (B, n): the nearest entries
+    z_q = codebook[indices]                                        # (B, n, D)
+    z = z_e + (z_q - z_e).detach()                                 # value of z_q, gradient of z_e
+    codebook_loss = (z_e.detach() - z_q).pow(2).sum() / batch      # moves the entries
+    commitment = (z_e - z_q.detach()).pow(2).sum() / batch         # moves the encoder
+    counts = torch.bincount(indices.reshape(-1), minlength=size).to(z_e.dtype)
+    p = counts[counts > 0] / counts.sum()
+    perplexity = torch.exp(-(p * p.log()).sum())
+    return {"indices": indices, "z": z, "codebook": codebook_loss, "commitment": commitment, "perplexity": perplexity}
+
+
+def my_categorical_mi(logits, category):
+    log_q = torch.log_softmax(logits, dim=1)[torch.arange(len(category)), category]
+    return log_q.mean() + np.log(logits.shape[1])
+
+
 # --- answers that delegate to the package's reference: each must be refused -----------------------
 
 def delegating_answers(dataset=None):
@@ -142,4 +185,9 @@ def delegating_answers(dataset=None):
         "check_mig_from_mi": (lambda mi, entropy: metrics.mig_from_mutual_info(mi, entropy), ()),
         "check_beta_vae_features": (None, ()),  # beta_vae_features samples from a data set: built in the test
         "check_sap": (lambda a, b, c, d: metrics.sap(a, b, c, d, seed=0), ()),
+        "check_mcc": (lambda codes, sources: metrics.mcc(codes, sources), ()),
+        "check_dip_penalty": (lambda mu, logvar, od, d, kind: losses_aggregate.dip_penalty(
+            losses_aggregate.dip_covariance(mu, logvar, kind), od, d)["dip"], ()),
+        "check_vq_layer": (lambda z_e, codebook: dict(zip(("indices", "z_q"), vqvae.quantize(z_e, codebook))), ()),
+        "check_categorical_mi": (lambda logits, category: infogan.mi_lower_bound_categorical(logits, category), ()),
     }

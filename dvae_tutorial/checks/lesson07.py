@@ -6,7 +6,7 @@ import math
 import numpy as np
 import torch
 
-from ._base import ExerciseError
+from ._base import ExerciseError, exercise
 from ._base import passed as _passed
 
 
@@ -17,6 +17,7 @@ def _float(value, name: str) -> float:
         raise ExerciseError(f"{name} must be one number (a float or a 0-d tensor), got {type(value).__name__}") from None
 
 
+@exercise(points=4, refuses=("dvae_tutorial.metrics:mcc", "dvae_tutorial.metrics:correlation_matrix"))
 def check_mcc(mcc_fn) -> bool:
     """``mcc_fn(codes, sources) -> float``: mean |Pearson correlation| after a Hungarian matching of latents to sources."""
     from ..metrics import mcc
@@ -42,6 +43,8 @@ def check_mcc(mcc_fn) -> bool:
     return _passed("MCC = mean |corr| over the sources after a one-to-one (Hungarian) matching")
 
 
+@exercise(points=2, refuses=("dvae_tutorial.losses_aggregate:dip_penalty", "dvae_tutorial.losses_aggregate:dip_covariance",
+                             "dvae_tutorial.losses_aggregate:covariance"))
 def check_dip_penalty(penalty_fn) -> bool:
     """``penalty_fn(mu, logvar, lambda_od, lambda_d, kind)`` -> DIP-VAE's regulariser (Kumar et al. 2018), kind "i"/"ii"."""
     from ..losses_aggregate import covariance, dip_covariance, dip_penalty
@@ -76,6 +79,7 @@ def check_dip_penalty(penalty_fn) -> bool:
     return _passed("lambda_od * sum_(i!=j) C_ij^2 + lambda_d * sum_i (C_ii - 1)^2 on Cov[mu] (I) or Cov[mu] + E[sigma^2] (II)")
 
 
+@exercise(points=1)
 def check_rotated_mcc(value) -> bool:
     """The MCC of a code that rotates two independent unit-variance sources by 45 degrees (answer: cos 45 = 0.7071)."""
     got = _float(value, "your answer")
