@@ -47,8 +47,9 @@ from dvae_tutorial import data, losses, models, pretrained, runs, train
 
 REPO = Path(__file__).resolve().parents[1]
 # the last figures measured with the reference loop side by side (issue 15: CLI vs their loop, three runs)
-LAST_MEASURED = ("2026-11", "AMD EPYC, 2 cores, torch 2.13 CPU, before the changes of issue 15",
-                 "CLI 730 / 706 / 503 vs reference 628 / 492 / 450 images/s: 1.1-1.4x")
+LAST_MEASURED = ("2026-12-01", "AMD EPYC, 2 cores, torch 2.13 CPU, idle, after the changes of issue 15",
+                 "CLI 501 (fresh net) / 531 (trained net) vs reference 436 / 409 images/s: 1.15x / 1.30x; "
+                 "before them (2026-11): 1.1-1.4x")
 
 
 # --------------------------------------------------------------------------------------------------
