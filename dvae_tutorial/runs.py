@@ -108,7 +108,7 @@ def sweep(method: str, name: str, values, *, steps: int, seed: int = 0, fixed: d
     in that one hyper-parameter only.  Runs already trained are loaded from the cache; one line per
     value says which was trained and how long it took.
 
-    Example: ``runs.sweep("betavae", "beta", (1, 2, 4, 8, 16), steps=6000)``.
+    Example: ``runs.sweep("betavae", "beta", (1, 2, 4, 8, 16), steps=3000)``.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be the hyper-parameter's name as a string, e.g. 'beta', got {name!r}")

@@ -87,11 +87,12 @@ def test_recipe_sets_every_train_option_and_flags_still_win():
 def test_lesson_recipes_are_the_runs_the_lessons_train():
     # runs.recipe_run trains exactly the recipe's settings, so `pretrained lessons` fills the lessons' cache
     r = recipes.get("btcvae-beta6-small32")
-    assert r.live_run_kwargs() == dict(method="btcvae", steps=6000, hparams={"beta": 6}, seed=0, image_size=32,
+    assert r.live_run_kwargs() == dict(method="btcvae", steps=3000, hparams={"beta": 6}, seed=0, image_size=32,
                                        architecture="small", latent_dim=10, batch_size=128, lr=1e-3)
     # lesson 04's gamma sweep and the course's FactorVAE are one run, with one discriminator rate
     assert recipes.COURSE_RUNS["FactorVAE (40)"] == recipes.LESSON_SWEEPS["factorvae-gamma"][1][40]
-    assert recipes.get("factorvae-gamma40-small32").hparams == {"gamma": 40, "disc_lr": recipes.FACTORVAE_DISC_LR}
+    assert recipes.get("factorvae-gamma40-small32").hparams == {"gamma": 40, "disc_lr": recipes.FACTORVAE_DISC_LR,
+                                                                "disc_hidden": recipes.LESSON_DISC_HIDDEN}
 
 
 @pytest.mark.slow
