@@ -139,7 +139,8 @@ LESSON_RUNS = {r.name: r for r in (
        _lesson_run("factorvae-gamma40-slowdisc-small32-1500steps", "factorvae", {"gamma": 40, "disc_lr": 1e-4,
                                                                                 "disc_hidden": LESSON_DISC_HIDDEN},
                    steps=1500, why="lesson 04: the discriminator ten times slower than the model (Kim & Mnih's 1e-4)")]
-    + [_lesson_run("vae-small32-3000steps", "vae", steps=3000, why="lesson 07: next to DIP-VAE and InfoVAE (the settings of vae-small32, so its cached run)"),
+    + [_lesson_run("vae-small32-3000steps", "vae", steps=3000,
+                   why="lesson 07: next to DIP-VAE and InfoVAE (vae-small32's settings: its cached run)"),
        _lesson_run("btcvae-beta6-small32-3000steps", "btcvae", {"beta": 6}, steps=3000, why="lesson 07"),
        _lesson_run("dipvae_i-small32-3000steps", "dipvae_i", MORE["dipvae_i"].hparams, steps=3000, why="lesson 07"),
        _lesson_run("infovae-small32-3000steps", "infovae", MORE["infovae"].hparams, steps=3000, why="lesson 07")]
