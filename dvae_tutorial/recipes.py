@@ -179,7 +179,7 @@ LESSON_SWEEPS = {
 
 # the course's five canonical runs (lessons 01-05 train them, 05 and 06 compare them): label -> recipe name
 COURSE_RUNS = {"VAE": "vae-small32", "beta-VAE (4)": "betavae-beta4-small32", "capacity": "capacity-c_max20-small32",
-               "FactorVAE (40)": "factorvae-gamma40-small32", "beta-TCVAE (6)": "btcvae-beta6-small32"}
+               "FactorVAE (10)": "factorvae-gamma10-small32", "beta-TCVAE (6)": "btcvae-beta6-small32"}
 
 # Fast mode (CI runs every lesson in minutes): each full-mode value -> its fast-mode value.  Every lesson run
 # has one (tests/test_recipes.py checks it); nothing else in a lesson run changes.

@@ -78,7 +78,7 @@ def test_every_exercise_carries_nbgrader_metadata_and_points(path):
 
 
 @pytest.mark.parametrize("path", [p for p in LESSONS if not p.stem.startswith("00")], ids=lambda p: p.stem)
-def test_lessons_01_to_06_have_a_real_exercise(path):
+def test_every_lesson_after_00_has_a_real_exercise_besides_warm_ups(path):
     """A solution of 10+ lines worth 4+ points, besides the warm-ups."""
     nb = nbformat.read(path, as_version=4)
     real = [(s, t) for s, t, _ in _exercises(nb)

@@ -90,8 +90,8 @@ def test_lesson_recipes_are_the_runs_the_lessons_train():
     assert r.live_run_kwargs() == dict(method="btcvae", steps=3000, hparams={"beta": 6}, seed=0, image_size=32,
                                        architecture="small", latent_dim=10, batch_size=128, lr=1e-3)
     # lesson 04's gamma sweep and the course's FactorVAE are one run, with one discriminator rate
-    assert recipes.COURSE_RUNS["FactorVAE (40)"] == recipes.LESSON_SWEEPS["factorvae-gamma"][1][40]
-    assert recipes.get("factorvae-gamma40-small32").hparams == {"gamma": 40, "disc_lr": recipes.FACTORVAE_DISC_LR,
+    assert recipes.COURSE_RUNS["FactorVAE (10)"] == recipes.LESSON_SWEEPS["factorvae-gamma"][1][10]
+    assert recipes.get("factorvae-gamma10-small32").hparams == {"gamma": 10, "disc_lr": recipes.FACTORVAE_DISC_LR,
                                                                 "disc_hidden": recipes.LESSON_DISC_HIDDEN}
 
 

@@ -88,3 +88,16 @@ def test_every_lesson_links_the_notation_page_at_its_top():
         first = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
         assert "](../docs/notation.md)" in first, f"{path.name}: the first cell must link ../docs/notation.md"
         assert (path.parent / "../docs/notation.md").resolve() == page.resolve()
+
+
+def test_every_lesson_links_its_full_mode_page_and_the_page_is_committed():
+    """Issue 13: a student who cannot run a lesson sees its full-mode figures and numbers in docs/lessons/."""
+    lessons = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    index = (ROOT / "docs" / "lessons" / "index.html").read_text(encoding="utf-8")
+    assert "full mode" in index, "docs/lessons/ must be the full-mode build (scripts/build_docs.sh)"
+    for path in lessons:
+        first = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+        link = f"../docs/lessons/{path.stem}.html"
+        assert f"]({link})" in first, f"{path.name}: the first cell must link {link}"
+        page = (path.parent / link).resolve()
+        assert page.is_file() and page.stat().st_size > 10_000, f"{page} is missing: run scripts/build_docs.sh"
