@@ -124,11 +124,11 @@ LESSON_DISC_HIDDEN = 256
 FACTORVAE = {"disc_lr": FACTORVAE_DISC_LR, "disc_hidden": LESSON_DISC_HIDDEN}
 
 LESSON_RUNS = {r.name: r for r in (
-    [_lesson_run("vae-small32", "vae", why="the course's VAE (lessons 01, 05, 06)"),
+    [_lesson_run("vae-small32", "vae", why="the course's VAE (lessons 01, 02, 05-08)"),
      _lesson_run("vae-gaussian-small32", "vae", {"distribution": "gaussian"}, why="lesson 01: likelihoods"),
      _lesson_run("vae-laplace-small32", "vae", {"distribution": "laplace"}, why="lesson 01: likelihoods")]
-    + _lesson_sweep("betavae", "beta", (0.5,))                                            # lesson 01 (with 02's 1, 2)
-    + _lesson_sweep("betavae", "beta", (1, 2, 4, 8, 16))                                  # lesson 02
+    + _lesson_sweep("betavae", "beta", (0.5,))                                            # lesson 01 (with 02's 2)
+    + _lesson_sweep("betavae", "beta", (2, 4, 8, 16))                                     # lesson 02 (beta 1: the VAE)
     + _lesson_sweep("capacity", "c_max", (5, 10, 20), CAPACITY)                           # lesson 03
     + _lesson_sweep("capacity", "gamma", (10, 1000), {"c_max": 20, "c_steps": CAPACITY["c_steps"]})  # lesson 03 (3 above)
     + _lesson_sweep("factorvae", "gamma", (10, 40, 100), FACTORVAE)                       # lesson 04
@@ -139,14 +139,12 @@ LESSON_RUNS = {r.name: r for r in (
        _lesson_run("factorvae-gamma40-slowdisc-small32-1500steps", "factorvae", {"gamma": 40, "disc_lr": 1e-4,
                                                                                 "disc_hidden": LESSON_DISC_HIDDEN},
                    steps=1500, why="lesson 04: the discriminator ten times slower than the model (Kim & Mnih's 1e-4)")]
-    + [_lesson_run("vae-small32-3000steps", "vae", steps=3000,
-                   why="lesson 07: next to DIP-VAE and InfoVAE (vae-small32's settings: its cached run)"),
-       _lesson_run("btcvae-beta6-small32-3000steps", "btcvae", {"beta": 6}, steps=3000, why="lesson 07"),
-       _lesson_run("dipvae_i-small32-3000steps", "dipvae_i", MORE["dipvae_i"].hparams, steps=3000, why="lesson 07"),
+    # lesson 07 sets these beside the course's vae-small32 and btcvae-beta6-small32 (the same net and steps)
+    + [_lesson_run("dipvae_i-small32-3000steps", "dipvae_i", MORE["dipvae_i"].hparams, steps=3000, why="lesson 07"),
        _lesson_run("infovae-small32-3000steps", "infovae", MORE["infovae"].hparams, steps=3000, why="lesson 07")]
     + [_lesson_run(f"dipvae_ii-lambda_od{v:g}-small32-3000steps", "dipvae_ii", {"lambda_od": v, "lambda_d": 10.0},
                    steps=3000, why="lesson 07: the lambda_od slider") for v in (1, 10, 100)]
-    # lesson 08, beyond the beta-family (its VAE is lesson 07's vae-small32-3000steps: the same net and budget)
+    # lesson 08, beyond the beta-family (its VAE is the course's vae-small32: the same net and budget)
     + [_lesson_run("infogan-small32", "infogan", {"lambda_cat": 1.0, "lambda_cont": 1.0}, steps=4000, batch_size=64,
                    latent_dim=4,
                    why="lesson 08. Chen et al. 2016: 1 categorical code (3 classes: dSprites' shapes) + continuous "
