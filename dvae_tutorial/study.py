@@ -249,6 +249,14 @@ def select(names=None) -> list[Recipe]:
     return [grid[n] for n in names] if names else list(grid.values())
 
 
+def expected(recipe: str, metric: str = "mig", path=None):
+    """``study_stats.ExpectedRange`` of ``metric`` for ``recipe`` over the seeds in the data file: what a full-mode
+    lesson run of that recipe should score (printed next to the lesson's number, and checked in full mode)."""
+    from .study_stats import expected as expected_range
+
+    return expected_range(load(path), recipe, metric)
+
+
 # --------------------------------------------------------------------------------------------------
 # summary and figure
 # --------------------------------------------------------------------------------------------------
@@ -303,6 +311,43 @@ def add_arguments(parser) -> None:
     g.add_argument("--steps", type=int, default=None, help="override every recipe's steps (quick tries only)")
     g.add_argument("--device", default=None, help="cpu, cuda, ... [CUDA if available]")
     g.add_argument("--figure", type=Path, default=None, help="also write the strip plot of the scores here")
+    g.add_argument("--update-readme", action="store_true",
+                   help="also rewrite the study's table in --readme (between its study-table markers)")
+
+
+README_START, README_END = "<!-- study-table:start -->", "<!-- study-table:end -->"
+TABLE_COLUMNS = (("mig", "MIG", ".3f"), ("factor_vae", "FactorVAE score", ".2f"), ("sap", "SAP", ".3f"),
+                 ("dci_disentanglement", "DCI dis.", ".2f"), ("recon", "recon (nats)", ".1f"), ("kl", "KL (nats)", ".1f"))
+
+
+def markdown_table(rows) -> str:
+    """The study as a markdown table: one line per recipe, each column ``mean ± sd`` over its seeds (ddof = 1)."""
+    head = "| setting | seeds | " + " | ".join(title for _, title, _ in TABLE_COLUMNS) + " |"
+    lines = [head, "|---|---|" + "---|" * len(TABLE_COLUMNS)]
+    for entry in summary(rows, metrics=tuple(key for key, _, _ in TABLE_COLUMNS)):
+        cells = [f"{entry[key][0]:{fmt}} ± {entry[key][1]:{fmt}}" for key, _, fmt in TABLE_COLUMNS]
+        lines.append(f"| `{entry['recipe']}` | {entry['seeds']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def update_readme(readme="README.md", path=None) -> str:
+    """Replace the text between README's study-table markers with ``markdown_table`` of the data file."""
+    import re
+
+    readme = Path(readme)
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} has no {README_START} ... {README_END} markers to put the study's table between")
+    rows = load(path)
+    steps = sorted({r["steps"] for r in rows})
+    block = "\n".join([README_START, "", markdown_table(rows), "",
+                       f"{len(rows)} runs, {', '.join(f'{s:,}' for s in steps)} steps each; mean ± sd over the seeds "
+                       f"(ddof = 1); scores with `evaluation.SCORE_PROTOCOL`, recon and KL the training history's "
+                       f"last 10% of steps. Generated from `dvae_tutorial/pretrained/study.json` by "
+                       f"`python -m dvae_tutorial pretrained study`.", "", README_END])
+    text = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, text, flags=re.S)
+    readme.write_text(text)
+    return block
 
 
 def print_summary(rows) -> None:
@@ -334,4 +379,7 @@ def cli(args) -> int:
     out = run_study(recipes, range(args.seeds), path=path, runs_dir=Path(args.runs) / "study", jobs=args.jobs,
                     threads_per_job=args.threads, device=args.device, progress=not args.no_progress)
     print(f"recorded {len(out['recorded'])} runs in {path}")
+    if args.update_readme:
+        update_readme(args.readme, path)
+        print(f"written: {args.readme} (between {README_START} and {README_END})")
     return finish_cli(path, args.figure, out["failed"])

@@ -452,10 +452,12 @@ class ScoreExplorer(StaticSliderPanel):
 
     def _update(self, _change=None):
         self.picture.value = self.picture_png(self.slider.value)
-class PictureSlider:
-    """A slider over precomputed pictures: one PNG (and an HTML caption) per value of a setting.
+class PictureSlider(StaticSliderPanel):
+    """A slider over precomputed pictures: one PNG (and an HTML caption) per value of a setting; on a static page
+    (``config.STATIC_PAGE``, or ``static=True``) every picture travels with the page and the slider still works.
 
-    ``pictures``: dict value -> PNG bytes (e.g. ``figure_png(fig)``); ``captions``: dict value -> HTML.
+    ``pictures``: dict value -> PNG bytes (e.g. ``figure_png(fig)``), shown in sorted order (``sort=False``: in the
+    dict's order); ``captions``: dict value -> HTML.
     For results that take a training run per value (lesson 07: MCC over the number of segments).
 
     Example::
@@ -465,12 +467,13 @@ class PictureSlider:
         panel.select(40)
     """
 
-    def __init__(self, pictures: dict, name: str, captions: dict | None = None):
+    def __init__(self, pictures: dict, name: str, captions: dict | None = None, static: bool | None = None,
+                 sort: bool = True):
         import ipywidgets as w
 
         if not isinstance(pictures, dict) or not pictures:
             raise ValueError("pictures must be a non-empty dict value -> PNG bytes (widgets.figure_png(fig))")
-        self.pictures = dict(sorted(pictures.items(), key=lambda kv: kv[0]))
+        self.pictures = dict(sorted(pictures.items(), key=lambda kv: kv[0])) if sort else dict(pictures)
         self.captions = dict(captions or {})
         self.name = name
         self.slider = w.SelectionSlider(options=list(self.pictures), value=next(iter(self.pictures)), description=name,
@@ -479,7 +482,7 @@ class PictureSlider:
         self.caption = w.HTML()
         self.slider.observe(self._update, names="value")
         self._update()
-        self.widget = w.VBox([self.slider, self.caption, self.picture])
+        self.widget = self._box([self.slider, self.caption, self.picture], static)
 
     @property
     def current(self):
@@ -492,9 +495,15 @@ class PictureSlider:
             raise ValueError(f"{self.name} = {value!r} has no picture; choose one of {list(self.pictures)}")
         self.slider.value = value
 
+    def _caption(self, value) -> str:
+        return self.captions.get(value, f"<b>{self.name} = {_key(value)}</b>")
+
+    def frame_html(self, value) -> str:
+        return f'<div>{self._caption(value)}</div><img src="{png_data_uri(self.pictures[value])}">'
+
     def _update(self, _change=None):
         self.picture.value = self.pictures[self.slider.value]
-        self.caption.value = self.captions.get(self.slider.value, f"<b>{self.name} = {_key(self.slider.value)}</b>")
+        self.caption.value = self._caption(self.slider.value)
 
 
 class CodebookExplorer:

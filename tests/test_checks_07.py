@@ -86,3 +86,13 @@ def test_picture_slider_shows_the_selected_picture():
         panel.select(5)
     with pytest.raises(ValueError, match="non-empty dict"):
         widgets.PictureSlider({}, name="x")
+
+
+def test_picture_slider_keeps_its_order_when_asked_and_carries_every_picture_on_a_static_page():
+    pictures = {"b-setting": b"\x89PNG-b", "a-setting": b"\x89PNG-a"}
+    panel = widgets.PictureSlider(pictures, name="setting", sort=False, static=True)
+    assert list(panel.slider.options) == ["b-setting", "a-setting"] and panel.current == "b-setting"
+    frames = panel.widget._repr_mimebundle_()[widgets.STATIC_SLIDER_MIME]
+    assert frames["labels"] == ["b-setting", "a-setting"] and frames["index"] == 0
+    assert [widgets.png_data_uri(p) in f for p, f in zip(pictures.values(), frames["frames"])] == [True, True]
+    assert widgets.STATIC_SLIDER_MIME not in widgets.PictureSlider(pictures, name="s", static=False).widget._repr_mimebundle_()

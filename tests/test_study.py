@@ -3,9 +3,10 @@ import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 
-from dvae_tutorial import study
+from dvae_tutorial import study, study_stats
 
 # scores on a few hundred codes: the machinery, not the numbers (the real study uses SCORE_PROTOCOL)
 TINY_PROTOCOL = dict(seed=0, codes=300, codes_test=150, dci_codes=200, dci_codes_test=100,
@@ -118,3 +119,82 @@ def test_summary_and_plot_show_every_run():
     fig = study.plot(rows, metrics=("mig",))
     points = sum(len(c.get_offsets()) for c in fig.axes[0].collections if hasattr(c, "get_offsets"))
     assert points >= 3
+
+
+# --------------------------------------------------------------------------------------------------
+# study_stats: reading the study
+# --------------------------------------------------------------------------------------------------
+def _rows(table: dict, metric="mig"):
+    return [{"recipe": name, "seed": s, metric: v} for name, vs in table.items() for s, v in enumerate(vs)]
+
+
+def test_expected_range_is_the_seeds_spread_widened_by_two_sd_within_the_metrics_bounds():
+    rows = _rows({"a": [0.1, 0.2, 0.3], "b": [0.9, 0.95, 1.0]})
+    a = study_stats.expected(rows, "a", "mig")
+    assert (a.n, a.low, a.high) == (3, 0.1, 0.3) and a.mean == pytest.approx(0.2) and a.sd == pytest.approx(0.1)
+    assert a.band == pytest.approx((0.0, 0.5))                 # 0.1 - 0.2 clipped at MIG's lower bound 0
+    assert study_stats.expected(rows, "b", "mig").band[1] == 1.0
+    a.check(0.45)
+    with pytest.raises(AssertionError, match=r"a mig = 0.600 lies outside 0.000-0.500.*3 runs of a"):
+        a.check(0.6)
+    assert "0.100-0.300 over 3 seeds" in str(a) and a.span(".2f") == "0.10-0.30 (0.20 ± 0.10, 3 seeds)"
+    kl = study_stats.expected([{"recipe": "c", "seed": s, "kl": v} for s, v in enumerate((19.9, 20.0, 20.1))], "c", "kl")
+    assert kl.band == pytest.approx((17.9, 22.1))              # 10% of the mean when 2 sd is smaller; no bounds on a KL
+    with pytest.raises(ValueError, match="holds 0 run.*rebuild it"):
+        study_stats.expected(rows, "c", "mig")
+
+
+def test_seed_ranks_and_winners_follow_each_seed():
+    rows = _rows({"a": [0.1, 0.5, 0.3], "b": [0.2, 0.4, 0.1], "c": [0.3, 0.1, 0.2]})
+    recipes, seeds, ranks = study_stats.seed_ranks(rows, "mig")
+    assert recipes == ["a", "b", "c"] and seeds == [0, 1, 2]
+    assert ranks.tolist() == [[3, 2, 1], [1, 2, 3], [1, 3, 2]]
+    assert study_stats.winners(rows, "mig") == {0: "c", 1: "a", 2: "a"}
+    rows.append({"recipe": "a", "seed": 3, "mig": 0.9})         # a seed that only one recipe has is left out
+    assert study_stats.seed_ranks(rows, "mig")[1] == [0, 1, 2]
+
+
+def test_variance_split_is_eta_squared():
+    same_means = _rows({"a": [0.1, 0.3], "b": [0.1, 0.3]})
+    assert study_stats.variance_split(same_means, "mig")["explained"] == pytest.approx(0.0)
+    no_seed_noise = _rows({"a": [0.2, 0.2], "b": [0.6, 0.6]})
+    assert study_stats.variance_split(no_seed_noise, "mig")["explained"] == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    groups = {k: rng.normal(m, 0.1, 5) for k, m in (("a", 0.2), ("b", 0.4), ("c", 0.3))}
+    split = study_stats.variance_split(_rows(groups), "mig")
+    allv = np.concatenate(list(groups.values()))
+    assert split["total"] == pytest.approx(((allv - allv.mean()) ** 2).sum())
+    within = sum(((g - g.mean()) ** 2).sum() for g in groups.values())
+    assert split["explained"] == pytest.approx(1 - within / split["total"])
+    with pytest.raises(ValueError, match="two or more recipes"):
+        study_stats.variance_split(_rows({"a": [0.1, 0.2]}), "mig")
+
+
+def test_metric_correlation_is_spearmans_rho():
+    rows = [{"recipe": "a", "seed": s, "mig": m, "sap": m ** 3, "dci": -m} for s, m in enumerate((0.1, 0.5, 0.2, 0.9))]
+    rho = study_stats.metric_correlation(rows, ("mig", "sap", "dci"))
+    assert rho.shape == (3, 3) and rho[0, 1] == pytest.approx(1.0) and rho[0, 2] == pytest.approx(-1.0)
+    two = study_stats.metric_correlation(rows, ("mig", "dci"))
+    assert two.shape == (2, 2) and two[1, 0] == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="three or more runs"):
+        study_stats.metric_correlation(rows[:2], ("mig", "sap"))
+
+
+def test_the_readme_table_is_written_between_its_markers_and_matches_the_shipped_study(tmp_path):
+    rows = [{"recipe": "a", "seed": s, "steps": 3000, "mig": m, "factor_vae": 0.5, "sap": 0.1, "dci_disentanglement": 0.2,
+             "recon": 30.0 + s, "kl": 10.0} for s, m in enumerate((0.1, 0.3))]
+    study.record(tmp_path / "s.json", rows, TINY_PROTOCOL)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{study.README_START}\nold\n{study.README_END}\nrest\n")
+    study.update_readme(readme, tmp_path / "s.json")
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("rest\n") and "old" not in text
+    assert "| `a` | 2 | 0.200 ± 0.141 | 0.50 ± 0.00 |" in text and "30.5 ± 0.7" in text and "2 runs, 3,000 steps" in text
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="no <!-- study-table:start -->"):
+        study.update_readme(readme, tmp_path / "s.json")
+    # the repository's README shows the shipped study file's table (regenerate: pretrained study --update-readme)
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[1] / "README.md"
+    assert study.markdown_table(study.load()) in shipped.read_text()
