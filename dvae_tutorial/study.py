@@ -17,7 +17,7 @@ A row of the file (``load()`` returns a list of them)::
     {"recipe": "btcvae-beta6-small32", "method": "btcvae", "weight": "beta", "value": 6.0, "seed": 3,
      "steps": 3000, "hparams": {...}, "loss": ..., "recon": ..., "kl": ..., "mi": ..., "tc": ..., "dw_kl": ...,
      "mig": ..., "sap": ..., "factor_vae": ..., "dci_disentanglement": ..., "dci_completeness": ...,
-     "dci_informativeness": ..., "kl_per_dim": [...], "wall_time_s": ...}
+     "dci_informativeness_train": ..., "dci_informativeness_test": ..., "kl_per_dim": [...], "wall_time_s": ...}
 
 Final losses are each term's mean over the last 10% of training steps (``pretrained.export.history_summary``),
 in nats; ``kl_per_dim`` likewise, one value per latent.
@@ -332,22 +332,15 @@ def markdown_table(rows) -> str:
 
 def update_readme(readme="README.md", path=None) -> str:
     """Replace the text between README's study-table markers with ``markdown_table`` of the data file."""
-    import re
+    from .pretrained.report import replace_between_markers
 
-    readme = Path(readme)
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{readme} has no {README_START} ... {README_END} markers to put the study's table between")
     rows = load(path)
     steps = sorted({r["steps"] for r in rows})
-    block = "\n".join([README_START, "", markdown_table(rows), "",
-                       f"{len(rows)} runs, {', '.join(f'{s:,}' for s in steps)} steps each; mean ± sd over the seeds "
-                       f"(ddof = 1); scores with `evaluation.SCORE_PROTOCOL`, recon and KL the training history's "
-                       f"last 10% of steps. Generated from `dvae_tutorial/pretrained/study.json` by "
-                       f"`python -m dvae_tutorial pretrained study`.", "", README_END])
-    text = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, text, flags=re.S)
-    readme.write_text(text)
-    return block
+    note = (f"{len(rows)} runs, {', '.join(f'{s:,}' for s in steps)} steps each; mean ± sd over the seeds (ddof = 1); "
+            f"scores with `evaluation.SCORE_PROTOCOL`, recon and KL the training history's last 10% of steps. "
+            f"Generated from `dvae_tutorial/pretrained/study.json` by `python -m dvae_tutorial pretrained study`.")
+    return replace_between_markers(readme, README_START, README_END, [markdown_table(rows), note],
+                                   what="the study's table")
 
 
 def print_summary(rows) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 METRIC_BOUNDS = {"mig": (0.0, 1.0), "sap": (0.0, 1.0), "factor_vae": (0.0, 1.0), "beta_vae": (0.0, 1.0),
                  "dci_disentanglement": (0.0, 1.0), "dci_completeness": (0.0, 1.0),
-                 "dci_informativeness": (0.0, 1.0)}
+                 "dci_informativeness_train": (0.0, 1.0), "dci_informativeness_test": (0.0, 1.0)}
 
 
 def values(rows, recipe: str, metric: str) -> np.ndarray:

@@ -118,17 +118,22 @@ def write_figures(out_dir="docs/pretrained", names=None, folder=None) -> list[Pa
     return paths
 
 
+def replace_between_markers(path, start: str, end: str, paragraphs, what: str = "the table") -> str:
+    """Rewrite the text between the lines ``start`` and ``end`` of the file at ``path`` with ``paragraphs``
+    (strings joined by blank lines); the markers stay.  Returns the new block, markers included."""
+    path = Path(path)
+    text = path.read_text()
+    if start not in text or end not in text:
+        raise ValueError(f"{path} has no {start} ... {end} markers to put {what} between")
+    block = "\n\n".join([start, *paragraphs, end])
+    path.write_text(re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S))
+    return block
+
+
 def update_readme(readme="README.md", names=None, folder=None, figures_dir="docs/pretrained") -> str:
     """Replace the text between README's results-table markers with a freshly generated table."""
-    readme = Path(readme)
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{readme} has no {README_START} ... {README_END} markers to put the table between")
     names = list(names or available(folder))
     figures = " ".join(f"[{n}]({figures_dir}/traversals_{n}.png)" for n in names)
-    block = "\n".join([README_START, "", results_table(names, folder), "", protocol_note(names, folder), "",
-                       PUBLISHED_NOTE, "",
-                       f"Latent traversals: {figures}.", "", README_END])
-    text = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, text, flags=re.S)
-    readme.write_text(text)
-    return block
+    return replace_between_markers(readme, README_START, README_END,
+                                   [results_table(names, folder), protocol_note(names, folder), PUBLISHED_NOTE,
+                                    f"Latent traversals: {figures}."])
