@@ -118,9 +118,29 @@ def test_nonlinear_ica_data_is_seeded_non_stationary_and_invertibly_mixed():
             h = np.where(h > 0, h, h / data.negative_slope)
         h = h @ np.linalg.inv(a).T
     assert np.allclose(h, s, atol=1e-3)
-    assert all(np.allclose(np.linalg.norm(a, axis=0), 1) for a in data.mixing)
+    assert all(np.allclose(a.T @ a, np.eye(3)) for a in data.mixing)   # orthogonal by default
+    assert np.allclose(data.means, 0) and np.sqrt(data.variances).min() >= 0.01 and np.sqrt(data.variances).max() <= 3
     with pytest.raises(ValueError, match="n_segments must be a positive int"):
         nonlinear_ica.make_nonlinear_ica(n_segments=0)
+    with pytest.raises(ValueError, match="std_range must be"):
+        nonlinear_ica.make_nonlinear_ica(std_range=(0.0, 3.0))
+    with pytest.raises(ValueError, match="matrices must be one of"):
+        nonlinear_ica.make_nonlinear_ica(matrices="random")
+
+
+def test_mixing_matrices_orthogonal_are_haar_and_conditioned_obey_the_threshold():
+    rng = np.random.default_rng(0)
+    ortho = np.stack(nonlinear_ica.random_mixing_matrices(3, 4000, rng))
+    assert np.allclose(ortho @ ortho.transpose(0, 2, 1), np.eye(3), atol=1e-10)
+    # Haar: every entry has mean 0 and variance 1/n; QR without the sign fix would bias the diagonal positive
+    assert abs(ortho[:, 0, 0].mean()) < 0.03 and abs(ortho[:, 1, 2].var() - 1 / 3) < 0.03
+    assert abs(np.mean(np.linalg.det(ortho) > 0) - 0.5) < 0.05
+    cond = nonlinear_ica.random_mixing_matrices(4, 50, np.random.default_rng(1), kind="conditioned")
+    draws = nonlinear_ica._unit_columns(np.random.default_rng(2).uniform(-1, 1, (10_000, 4, 4)))
+    assert max(np.linalg.cond(a) for a in cond) <= np.quantile(np.linalg.cond(draws), 0.3)
+    assert all(np.allclose(np.linalg.norm(a, axis=0), 1) for a in cond)
+    data = nonlinear_ica.make_nonlinear_ica(n_segments=3, points_per_segment=50, n_sources=4, matrices="conditioned")
+    assert not np.allclose(data.mixing[0].T @ data.mixing[0], np.eye(4))
 
 
 # --- MCC --------------------------------------------------------------------------------------------
@@ -205,3 +225,15 @@ def test_new_objectives_are_reachable_from_the_command_line_and_recipes():
     for name in ("dipvae_i", "dipvae_ii", "infovae"):
         recipe = recipes.get(name)
         assert losses.make_objective(recipe.method, **recipe.hparams).name == name
+
+
+def test_ivae_recovers_the_sources_where_the_vae_with_the_same_nets_does_not():
+    # end to end: 20 segments, 3 sources, a 2-layer orthogonal mixing; the conditional prior is the only difference
+    data = nonlinear_ica.make_nonlinear_ica(n_segments=20, points_per_segment=200, n_sources=3, mixing_layers=2, seed=1)
+    scores = {}
+    for conditional in (True, False):
+        torch.manual_seed(1)
+        model = ivae.IVAE(3, 3, 20, hidden=32, conditional_prior=conditional)
+        ivae.fit(model, losses.make_objective("ivae"), data, steps=1000, lr=1e-2, seed=1, progress=False)
+        scores[conditional] = metrics.mcc(ivae.encode(model, data), data.sources.numpy())
+    assert scores[True] > 0.9 and scores[True] > scores[False] + 0.1, scores
