@@ -121,6 +121,7 @@ CAPACITY = {"gamma": 3, "c_steps": 2500}              # lesson 03: C rises from 
 # lessons' has 6 of 256: with 1000 a FactorVAE step cost 5.5 VAE steps on the 2-core CPU (850 vs 4,700 images/s),
 # with 256 it costs 1.8 (2,630 images/s), and the three-run slider of lesson 04 fits in its 10 minutes.
 LESSON_DISC_HIDDEN = 256
+DIP_LAMBDAS = (10, 100)   # lesson 07's lambda_od slider, lambda_d = 10 (lambda_od = 1 trained like 10: dropped)
 FACTORVAE = {"disc_lr": FACTORVAE_DISC_LR, "disc_hidden": LESSON_DISC_HIDDEN}
 
 LESSON_RUNS = {r.name: r for r in (
@@ -143,7 +144,7 @@ LESSON_RUNS = {r.name: r for r in (
     + [_lesson_run("dipvae_i-small32-3000steps", "dipvae_i", MORE["dipvae_i"].hparams, steps=3000, why="lesson 07"),
        _lesson_run("infovae-small32-3000steps", "infovae", MORE["infovae"].hparams, steps=3000, why="lesson 07")]
     + [_lesson_run(f"dipvae_ii-lambda_od{v:g}-small32-3000steps", "dipvae_ii", {"lambda_od": v, "lambda_d": 10.0},
-                   steps=3000, why="lesson 07: the lambda_od slider") for v in (1, 10, 100)]
+                   steps=3000, why="lesson 07: the lambda_od slider") for v in DIP_LAMBDAS]
     # lesson 08, beyond the beta-family (its VAE is the course's vae-small32: the same net and budget)
     + [_lesson_run("infogan-small32", "infogan", {"lambda_cat": 1.0, "lambda_cont": 1.0}, steps=4000, batch_size=64,
                    latent_dim=4,
@@ -171,7 +172,7 @@ LESSON_SWEEPS = {
                                  1000: "capacity-gamma1000-small32"}),
     "factorvae-gamma": ("gamma", {v: f"factorvae-gamma{v}-small32" for v in (10, 40, 100)}),
     "btcvae-beta": ("beta", {v: f"btcvae-beta{v}-small32" for v in (1, 6, 10)}),
-    "dipvae_ii-lambda_od": ("lambda_od", {v: f"dipvae_ii-lambda_od{v:g}-small32-3000steps" for v in (1, 10, 100)}),
+    "dipvae_ii-lambda_od": ("lambda_od", {v: f"dipvae_ii-lambda_od{v:g}-small32-3000steps" for v in DIP_LAMBDAS}),
 }
 
 
