@@ -134,8 +134,6 @@ def make_nonlinear_ica(n_segments: int = 40, points_per_segment: int = 500, n_so
     lo, hi = std_range
     if not 0 < lo <= hi:
         raise ValueError(f"std_range must be (low, high) with 0 < low <= high, got {std_range}")
-    if matrices not in MATRIX_KINDS:
-        raise ValueError(f"matrices must be one of {MATRIX_KINDS}, got {matrices!r}")
     rng = np.random.default_rng(seed)
     means = rng.uniform(*mean_range, size=(n_segments, n_sources))
     stds = rng.uniform(lo, hi, size=(n_segments, n_sources))
