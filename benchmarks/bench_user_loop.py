@@ -13,6 +13,13 @@ Rows, all beta-TCVAE (beta = 6, minibatch stratified sampling):
   subnormal floats that a fresh one does not;
 - ``live_run``: ``runs.live_run``'s training (the lessons' small net, 32x32, batch 128, full data
   set), fresh, and ``trained`` continuing from a net trained ``--trained-steps`` steps first;
+- ``net alone``: forward, the beta-TCVAE loss, backward and the fused Adam step of the same
+  Burgess net on one batch of 64 images held in memory, in a bare loop (no data loading, no
+  history, no checks; subnormals flushed as in ``train.fit``), fresh and with the shipped weights:
+  the time any loop on these PyTorch
+  kernels must spend.  ``net alone / reference`` is therefore the most that removing every
+  overhead can give; 2x the reference needs more than that only if the kernels themselves
+  get faster;
 - ``reference`` (with ``--reference``, a checkout of github.com/YannDubs/disentangling-vae): its
   ``Trainer`` epoch loop, ``init_specific_model("Burgess")``, ``BtcvaeLoss`` (their hyperparam.ini:
   Adam lr 5e-4, anneal 10,000 steps) and a ``DataLoader`` over a data set that returns one image per
@@ -44,12 +51,13 @@ import numpy as np
 import torch
 
 from dvae_tutorial import data, losses, models, pretrained, runs, train
+from dvae_tutorial.denormals import flush_denormals
 
 REPO = Path(__file__).resolve().parents[1]
 # the last figures measured with the reference loop side by side (issue 15: CLI vs their loop, three runs)
-LAST_MEASURED = ("2026-12-01", "AMD EPYC, 2 cores, torch 2.13 CPU, idle, after the changes of issue 15",
-                 "CLI 501 (fresh net) / 531 (trained net) vs reference 436 / 409 images/s: 1.15x / 1.30x; "
-                 "before them (2026-11): 1.1-1.4x")
+LAST_MEASURED = ("2026-12-01", "AMD EPYC, 2 cores, torch 2.13 CPU, idle, three side-by-side runs",
+                 "CLI 485-564 (fresh net) / 477-558 (trained net) vs reference 369-413 / 351-417 images/s: "
+                 "1.25-1.52x / 1.21-1.51x; the net alone (no loop overhead) 1.41-1.50x / 1.36-1.37x the reference")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -93,6 +101,30 @@ def live_run_rate(s1: int, s2: int, dataset, trained_steps: int) -> tuple[float,
         later.append(train.fit(model, losses.make_objective("btcvae", beta=6), dataset, steps=s, batch_size=128,
                                seed=1).wall_time)
     return (s2 - s1) * 128 / (fresh[1] - fresh[0]), (s2 - s1) * 128 / (later[1] - later[0])
+
+
+def net_alone_rate(s1: int, s2: int, images: torch.Tensor, trained: bool) -> float:
+    """Images/s of forward + loss + backward + Adam of the Burgess net on one in-memory batch ``(64, 1, 64, 64)``."""
+    torch.manual_seed(0)
+    model = pretrained.load("btcvae") if trained else models.VAE()
+    model = model.to(memory_format=torch.channels_last)
+    objective = losses.make_objective("btcvae", beta=6)
+    objective.prepare(model, 737_280, torch.device("cpu"), 0)
+    optimizer = train.adam(model.parameters(), lr=5e-4)
+    x = images[:64].contiguous(memory_format=torch.channels_last)
+
+    def steps(first: int, last: int):
+        for step in range(first, last):
+            terms = objective(model(x, sample=True), x, step)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimizer.step()
+
+    with flush_denormals():                       # as train.fit does on a CPU (a trained net makes subnormals)
+        steps(0, s1)                              # warm-up, untimed
+        start = time.perf_counter()
+        steps(s1, s2)
+        return (s2 - s1) * 64 / (time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -200,6 +232,9 @@ def main(argv=None):
         s1, s2 = args.steps
         rows.append(("cli", "fresh", "burgess 64x64, batch 64", cli_rate(s1, s2, args.dataset, work, False)))
         rows.append(("cli", "trained", "burgess 64x64, batch 64", cli_rate(s1, s2, args.dataset, work, True)))
+        batch = ds64.images(np.sort(np.random.default_rng(0).choice(len(ds64), size=64, replace=False)))
+        for state in ("fresh", "trained"):
+            rows.append(("net alone", state, "burgess 64x64, batch 64", net_alone_rate(s1, s2, batch, state == "trained")))
         fresh, later = live_run_rate(*args.live_steps, ds32, args.trained_steps)
         rows.append(("runs.live_run", "fresh", "small 32x32, batch 128", fresh))
         rows.append(("runs.live_run", f"trained {args.trained_steps} steps", "small 32x32, batch 128", later))
@@ -218,9 +253,17 @@ def main(argv=None):
     reference = {state: rate for path, state, _, rate in rows if path == "reference"}
     print(f"{'path':<15} {'net':<18} {'setting':<24} {'images/s':>9} {'vs reference':>13}")
     for path, state, setting, rate in rows:
-        ratio = reference.get(state) if path == "cli" else None
+        ratio = reference.get(state) if path in ("cli", "net alone") else None
         print(f"{path:<15} {state:<18} {setting:<24} {rate:>9.0f} "
               f"{(f'{rate / ratio:.2f}x' if ratio else ''):>13}")
+    alone = {state: rate for path, state, _, rate in rows if path == "net alone"}
+    for state, ratio in reference.items():
+        cli = next(rate for path, s, _, rate in rows if path == "cli" and s == state)
+        outside = 1 - cli / alone[state]
+        print(f"{state} net: the CLI spends " + (f"{100 * outside:.0f}% of its time outside the net's own kernels"
+              if outside > 0.02 else "no measurable time outside the net's own kernels") +
+              f"; a loop with no overhead at all would run {alone[state] / ratio:.2f}x the reference, so 2x needs "
+              f"kernels {2 * ratio / alone[state]:.2f}x faster than these")
     if not reference:
         date, where, figures = LAST_MEASURED
         print(f"reference not run (give --reference CHECKOUT); last measured {date} on {where}: {figures}")

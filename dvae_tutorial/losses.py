@@ -271,7 +271,7 @@ def estimate_log_qz(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dat
 
 
 def estimate_log_qz_reference(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
-                              chunk_elements: int = 2**24) -> tuple[torch.Tensor, torch.Tensor]:
+                              chunk_elements: int = 2**18) -> tuple[torch.Tensor, torch.Tensor]:
     """q(z) and its marginals at codes z_i ~ q(z|x_i), estimated from K reference images of the N.
 
     ``mu``, ``logvar``: ``(K, D)``, the posteriors of K images drawn uniformly without replacement from
@@ -281,8 +281,14 @@ def estimate_log_qz_reference(z: torch.Tensor, mu: torch.Tensor, logvar: torch.T
         q(z_i) ~= (1/N) q(z_i|x_i) + (N - 1) / ((K - 1) N) * sum_{k != i} q(z_i|x_k)
     and the same for every q(z_id).  The estimate of q(z_i) is unbiased; its log is low only by about
     half the estimate's relative variance, which shrinks as K grows, and at K = N it is exact.
-    Returns ``(log_qz (n,), log_qz_marginals (n, D))``.  Works in chunks of codes, each holding at most
-    ``chunk_elements`` pairwise log densities.
+    Returns ``(log_qz (n,), log_qz_marginals (n, D))``.
+
+    Cost: n * K * D Gaussian log densities.  The joint ones are summed over d without being formed:
+        sum_d log q(z_d|x_k) = c_k - sum_d z_d^2 / (2 s_kd^2) + sum_d z_d mu_kd / s_kd^2,
+        c_k = sum_d [-(log 2 pi + log s_kd^2) / 2 - mu_kd^2 / (2 s_kd^2)],
+    two matrix products per chunk of codes; the marginals take one (codes, K) matrix per dimension.
+    Chunks of codes hold at most ``chunk_elements`` log densities (small enough to stay in the CPU's
+    cache: 2**18 is about 4x faster than building all (codes, K, D) at once).
     """
     n, K = z.shape[0], mu.shape[0]
     if not 2 <= K <= dataset_size or n > K:
@@ -290,16 +296,25 @@ def estimate_log_qz_reference(z: torch.Tensor, mu: torch.Tensor, logvar: torch.T
                          f"N = {dataset_size}")
     log_w_own = -math.log(dataset_size)
     log_w_other = math.log(dataset_size - 1) - math.log(K - 1) - math.log(dataset_size)
+    precision, log_norm = torch.exp(-logvar), -0.5 * (LOG_2PI + logvar)              # (K, D) each
+    const = (log_norm - 0.5 * mu.square() * precision).sum(1)                        # (K,)
+    quadratic, linear = (-0.5 * precision).T.contiguous(), (mu * precision).T.contiguous()   # (D, K) each
+    mu_t, precision_t, log_norm_t = mu.T.contiguous(), precision.T.contiguous(), log_norm.T.contiguous()
+    log_own_all = log_density_gaussian(z, mu[:n], logvar[:n])                       # (n, D): each code's own image
     log_qz, log_qz_marginals = [], []
-    rows = max(1, chunk_elements // (K * z.shape[1]))
+    rows = max(1, chunk_elements // K)
     for i in range(0, n, rows):
-        zc = z[i:i + rows]
-        pairs = log_density_gaussian(zc.unsqueeze(1), mu.unsqueeze(0), logvar.unsqueeze(0))    # (c, K, D)
+        zc, log_own = z[i:i + rows], log_own_all[i:i + rows]                          # (c, D) each
         own = torch.arange(len(zc))
-        log_own = pairs[own, i + own].clone()                                                 # (c, D)
-        pairs[own, i + own] = -math.inf                                                       # the others
-        log_qz.append(torch.logaddexp(log_own.sum(1) + log_w_own, torch.logsumexp(pairs.sum(2), 1) + log_w_other))
-        log_qz_marginals.append(torch.logaddexp(log_own + log_w_own, torch.logsumexp(pairs, 1) + log_w_other))
+        joint = torch.addmm(const.expand(len(zc), K), zc.square(), quadratic).addmm_(zc, linear)   # (c, K)
+        joint[own, i + own] = -math.inf                                               # the others only
+        log_qz.append(torch.logaddexp(log_own.sum(1) + log_w_own, torch.logsumexp(joint, 1) + log_w_other))
+        others = torch.empty_like(zc)
+        for d in range(z.shape[1]):
+            pairs = (zc[:, d:d + 1] - mu_t[d]).square_().mul_(-0.5 * precision_t[d]).add_(log_norm_t[d])  # (c, K)
+            pairs[own, i + own] = -math.inf
+            others[:, d] = torch.logsumexp(pairs, 1)
+        log_qz_marginals.append(torch.logaddexp(log_own + log_w_own, others + log_w_other))
     return torch.cat(log_qz), torch.cat(log_qz_marginals)
 
 

@@ -224,6 +224,27 @@ def test_reference_estimate_of_q_z_is_exact_with_the_whole_data_set_and_chunking
     torch.testing.assert_close(marginals_small, marginals)
 
 
+def test_reference_estimate_of_q_z_equals_the_direct_sum_for_narrow_posteriors():
+    """The joint density is summed over d by matrix products: no cancellation error when the posteriors
+    are narrow (log variance -12, precision 1.6e5) and the codes far from zero."""
+    g = torch.Generator().manual_seed(3)
+    k, n, dim, size = 300, 40, 5, 10_000
+    mu = 3 * torch.randn(k, dim, generator=g, dtype=torch.float64)
+    logvar = -12 + torch.rand(k, dim, generator=g, dtype=torch.float64) * 11       # in (-12, -1)
+    mu[1] = mu[0] + 1e-4                                                           # a close neighbour counts
+    z = mu[:n] + torch.exp(0.5 * logvar[:n]) * torch.randn(n, dim, generator=g, dtype=torch.float64)
+    joint, marginals = losses.estimate_log_qz_reference(z, mu, logvar, size)
+    pairs = losses.log_density_gaussian(z[:, None], mu[None], logvar[None])          # (n, K, D), the plain way
+    own = torch.arange(n)
+    w_own, w_other = -math.log(size), math.log((size - 1) / ((k - 1) * size))
+    others = pairs.clone()
+    others[own, own] = -math.inf
+    direct_joint = torch.logaddexp(pairs[own, own].sum(1) + w_own, torch.logsumexp(others.sum(2), 1) + w_other)
+    direct_marginals = torch.logaddexp(pairs[own, own] + w_own, torch.logsumexp(others, 1) + w_other)
+    torch.testing.assert_close(joint, direct_joint, rtol=0, atol=1e-8)
+    torch.testing.assert_close(marginals, direct_marginals, rtol=0, atol=1e-10)
+
+
 def test_reference_estimate_of_q_z_is_unbiased_on_a_subset():
     toy = ToyPosteriors(n=64, dim=2)
     g = torch.Generator().manual_seed(1)

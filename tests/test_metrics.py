@@ -416,6 +416,23 @@ def test_same_seed_same_score_whatever_the_global_state(split):
     assert beta(4) != first[0]  # the seed does drive the sampling
 
 
+def test_dci_gives_the_same_scores_in_any_number_of_processes(split):
+    """The per-factor classifiers run in parallel (most classes first); results come back in factor order."""
+    factors_train, factors_test = split
+    codes_train = synthetic_codes("duplicated", factors_train, None)[:300]
+    codes_test = synthetic_codes("duplicated", factors_test, None)[:150]
+    ftrain, ftest = factors_train[:300].copy(), factors_test[:150]
+    ftrain[:, 1] = 0          # a constant factor in the middle: its row stays zero and the order still holds
+    one = metrics.dci(codes_train, ftrain, codes_test, ftest, seed=1, return_importance=True, n_jobs=1)
+    two = metrics.dci(codes_train, ftrain, codes_test, ftest, seed=1, return_importance=True, n_jobs=2)
+    assert not one["importance"][1].any() and one["importance"][0].any()
+    np.testing.assert_array_equal(one.pop("importance"), two.pop("importance"))
+    assert one == two
+    for bad in (0, -1, 1.5, "2"):
+        with pytest.raises(ValueError, match="n_jobs must be a positive int"):
+            metrics.dci(codes_train, ftrain, codes_test, ftest, n_jobs=bad)
+
+
 # --- against the real data set -----------------------------------------------------------------------
 class GroundTruthReader:
     """Wraps a data set so that a fake encoder returns the true factors of the images it is given."""

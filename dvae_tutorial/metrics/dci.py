@@ -57,28 +57,53 @@ def disentanglement_completeness(importance) -> tuple[float, float]:
     return float(np.sum(per_code * code_weight)), float(np.sum(per_factor * factor_weight))
 
 
-def _gbt_importance(codes_train, factors_train, codes_test, factors_test, seed: int):
+def _fit_one_factor(codes_train, target_train, codes_test, target_test, seed: int):
+    """One ``GradientBoostingClassifier`` for one factor: (importances ``(latent_dim,)``, train acc, test acc)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    model = GradientBoostingClassifier(random_state=seed)
+    model.fit(codes_train, target_train)
+    return (np.abs(model.feature_importances_), float(np.mean(model.predict(codes_train) == target_train)),
+            float(np.mean(model.predict(codes_test) == target_test)))
+
+
+def _gbt_importance(codes_train, factors_train, codes_test, factors_test, seed: int, n_jobs: int):
     """One ``GradientBoostingClassifier`` per varying factor: importances and accuracies.
 
     Returns importance ``(n_factors, latent_dim)`` (zero rows for constant factors) and the
-    train/test accuracies ``(n_varying,)``.
+    train/test accuracies ``(n_varying,)``, in factor order.  With ``n_jobs`` > 1 the factors are
+    fitted in that many processes, the most classes first (a fit costs one tree per class per
+    round); each fit is the same computation as in one process, so the scores are identical.
     """
-    from sklearn.ensemble import GradientBoostingClassifier
-
     n_factors, latent_dim = factors_train.shape[1], codes_train.shape[1]
     importance = np.zeros((n_factors, latent_dim))
-    train_acc, test_acc = [], []
-    for k in np.flatnonzero(varying_factors(factors_train)):
-        model = GradientBoostingClassifier(random_state=seed)
-        model.fit(codes_train, factors_train[:, k])
-        importance[k] = np.abs(model.feature_importances_)
-        train_acc.append(np.mean(model.predict(codes_train) == factors_train[:, k]))
-        test_acc.append(np.mean(model.predict(codes_test) == factors_test[:, k]))
-    return importance, np.asarray(train_acc), np.asarray(test_acc)
+    varying = np.flatnonzero(varying_factors(factors_train))
+    jobs = [(codes_train, factors_train[:, k], codes_test, factors_test[:, k], seed) for k in varying]
+    if n_jobs > 1 and len(jobs) > 1:
+        from joblib import Parallel, delayed
+
+        order = sorted(range(len(jobs)), key=lambda i: -len(np.unique(jobs[i][1])))
+        fitted = Parallel(n_jobs=min(n_jobs, len(jobs)))(delayed(_fit_one_factor)(*jobs[i]) for i in order)
+        results = [None] * len(jobs)
+        for i, result in zip(order, fitted):
+            results[i] = result
+    else:
+        results = [_fit_one_factor(*job) for job in jobs]
+    for k, (imp, _, _) in zip(varying, results):
+        importance[k] = imp
+    return importance, np.array([r[1] for r in results]), np.array([r[2] for r in results])
+
+
+def default_jobs() -> int:
+    """Processes for the per-factor fits when ``n_jobs`` is None: the CPU cores this process may use."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def dci(
-    codes_train, factors_train, codes_test, factors_test, *, seed: int = 0, return_importance: bool = False
+    codes_train, factors_train, codes_test, factors_test, *, seed: int = 0, return_importance: bool = False,
+    n_jobs: int | None = None,
 ) -> dict:
     """DCI scores (Eastwood & Williams 2018, ICLR, Sec. 2) with gradient-boosted trees.
 
@@ -98,6 +123,10 @@ def dci(
       repeated runs differ; here ``seed`` is the ``random_state`` of every model, so the same
       seed gives the same scores.
     - Scores depend on the scikit-learn version; record ``metrics.versions()`` with results.
+    - scikit-learn fits one classifier on one core; the factors' classifiers are independent, so
+      they run in ``n_jobs`` processes (default: every core this process may use). The scores are
+      the same for every ``n_jobs``; only the wall time changes (on 2 cores, 1,000 + 500 codes of
+      dSprites' factors: 52 s in one process, 30-37 s in two).
 
     Degenerate input: a constant code gets zero importance (D_j weighted 0); a factor with a
     single value in the training set is skipped (its importance row is 0 and it is left out of
@@ -110,6 +139,7 @@ def dci(
         seed: ``random_state`` of the gradient-boosted trees.
         return_importance: also return the importance matrix under ``"importance"``,
             ``(n_factors, latent_dim)``, e.g. for ``plots.plot_dci_importance``.
+        n_jobs: processes for the per-factor fits (1: in this process); None: :func:`default_jobs`.
 
     Returns:
         ``{"disentanglement", "completeness", "informativeness_train", "informativeness_test"}``
@@ -118,7 +148,13 @@ def dci(
     codes_train, factors_train, codes_test, factors_test = check_train_test(
         codes_train, factors_train, codes_test, factors_test
     )
-    importance, train_acc, test_acc = _gbt_importance(codes_train, factors_train, codes_test, factors_test, seed)
+    if n_jobs is None:
+        n_jobs = default_jobs()
+    if not (isinstance(n_jobs, (int, np.integer)) and n_jobs >= 1):
+        raise ValueError(f"n_jobs must be a positive int (processes for the per-factor fits) or None for every "
+                         f"core, got {n_jobs!r}")
+    importance, train_acc, test_acc = _gbt_importance(codes_train, factors_train, codes_test, factors_test, seed,
+                                                      int(n_jobs))
     varying = varying_factors(factors_train)
     d, c = disentanglement_completeness(importance[varying]) if varying.any() else (0.0, 0.0)
     scores = {
