@@ -170,15 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog="examples:\n"
                                "  python -m dvae_tutorial pretrained list\n"
                                "  python -m dvae_tutorial pretrained build            # train + export every model\n"
-                               "  python -m dvae_tutorial pretrained build btcvae     # one (resumes build/pretrained/btcvae)\n"
+                               "  python -m dvae_tutorial pretrained build btcvae     # one (every seed, resumable; then ship)\n"
+                               "  python -m dvae_tutorial pretrained build btcvae --seed 2   # one seed of it, no ship\n"
+                               "  python -m dvae_tutorial pretrained ship btcvae      # ship the seed the rule picks\n"
                                "  python -m dvae_tutorial pretrained table            # README table + traversal figures\n"
                                "  python -m dvae_tutorial pretrained lessons          # pre-train every run the lessons train\n"
                                "  python -m dvae_tutorial pretrained study --jobs 2   # the seed study (resumable)")
-    pt.add_argument("action", choices=("list", "build", "export", "table", "lessons", "study"))
+    pt.add_argument("action", choices=("list", "build", "export", "ship", "table", "lessons", "study"))
     pt.add_argument("names", nargs="*", help="recipe names [all shipped recipes]")
     pt.add_argument("--runs", type=Path, default=Path("build/pretrained"),
                     help="folder of the training runs, one sub-folder per recipe [build/pretrained]")
     pt.add_argument("--folder", type=Path, default=None, help="where the exported models go [the package's]")
+    pt.add_argument("--seed", type=int, default=None,
+                    help="build / export only this training seed of a model trained with several "
+                         "(recipes.SEEDS: runs in RUNS/NAME-seedS, exported to seeds/); ship then picks the shipped "
+                         "seed among those exported [every seed, then ship]")
     pt.add_argument("--readme", type=Path, default=Path("README.md"), help="README to put the table in [README.md]")
     pt.add_argument("--figures", type=Path, default=Path("docs/pretrained"), help="traversal figures [docs/pretrained]")
     pt.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -361,14 +367,16 @@ def cmd_pretrained(args) -> int:
             print(f"{name}: {'already in the cache' if run.from_cache else f'trained in {run.wall_time:.0f} s'}")
         return 0
     names = args.names or (pretrained.available(args.folder) if args.action in ("list", "table")
-                           else list(recipes.MAIN))
+                           else list(recipes.SEEDS) if args.action == "ship" else list(recipes.MAIN))
     for name in names:
         recipes.get(name)   # unknown names fail here, before any work
     if args.action == "list":
         for name in names:
             meta = pretrained.info(name, args.folder)
             s, t = meta.get("scores", {}), meta["training"]
-            print(f"{name:<10} {t['steps']:>6} steps {t['wall_time_s'] / 60:5.1f} min   "
+            seeds = meta.get("seeds")
+            which = f"seed {seeds['shipped']} of {len(seeds['runs'])}" if seeds else "one seed"
+            print(f"{name:<10} {t['steps']:>6} steps {t['wall_time_s'] / 60:5.1f} min  {which:<10}  "
                   + "  ".join(f"{k} {v:.3f}" for k, v in s.items()))
         return 0
     if args.action == "table":
@@ -380,17 +388,33 @@ def cmd_pretrained(args) -> int:
         print(report.results_table(names, args.folder))
         print(f"written: {args.readme} (between {report.README_START} and {report.README_END})")
         return 0
-    from .pretrained.export import export
+    from .pretrained.export import export, ship_seed
+
+    def scores(meta):
+        return ", ".join(f"{k} {v:.3f}" for k, v in meta.get("scores", {}).items())
 
     for name in names:
-        run_dir = args.runs / name
-        if args.action == "build":
-            argv = ["train", "--recipe", name, "--out", str(run_dir), "--resume"]
-            code = main(argv + (["--no-progress"] if args.no_progress else []))
-            if code:
-                return code
-        meta = export(name, run_dir, args.folder)
-        print(f"exported {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in meta.get("scores", {}).items()))
+        several = name in recipes.SEEDS           # trained with several seeds: seeds/NAME-seedS, then one ships
+        if args.action == "ship" and not several:
+            raise UsageError(f"ship picks one of several seeds; {name!r} is trained with one "
+                             f"(models with several: {', '.join(recipes.SEEDS)})")
+        if args.seed is not None and not several:
+            raise UsageError(f"--seed applies to the models trained with several seeds "
+                             f"({', '.join(recipes.SEEDS)}), not to {name!r}")
+        if args.action != "ship":
+            for seed in ([args.seed] if args.seed is not None else recipes.seeds(name)) if several else [None]:
+                run_dir = args.runs / (name if seed is None else pretrained.seed_name(name, seed))
+                if args.action == "build":
+                    argv = ["train", "--recipe", name, "--out", str(run_dir), "--resume"]
+                    argv += [] if seed is None else ["--seed", str(seed)]
+                    code = main(argv + (["--no-progress"] if args.no_progress else []))
+                    if code:
+                        return code
+                meta = export(name, run_dir, args.folder, seed=seed)
+                print(f"exported {name}{'' if seed is None else f' seed {seed}'}: {scores(meta)}")
+        if several and (args.seed is None or args.action == "ship"):
+            meta = ship_seed(name, args.folder)
+            print(f"shipped {name}: seed {meta['seeds']['shipped']} ({meta['seeds']['rule']}): {scores(meta)}")
     return 0
 
 

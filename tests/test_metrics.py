@@ -314,6 +314,18 @@ def test_constant_code_dimension_gives_defined_scores(split):
     assert fvae["num_active_dims"] == len(SIZES) and fvae["eval_accuracy"] > 0.95  # the constant is pruned
 
 
+def test_active_dimensions_compare_the_standard_deviation_with_the_threshold():
+    from dvae_tutorial.metrics import factor_vae
+
+    variance = np.array([0.0, 0.0024, 0.0025, 0.0026, 1.0])      # std 0, 0.049, 0.05, 0.051, 1
+    np.testing.assert_array_equal(factor_vae.active_dimensions(variance), [False, False, True, True, True])
+    np.testing.assert_array_equal(factor_vae.active_dimensions(variance, 0.0), [True] * 5)
+    np.testing.assert_array_equal(factor_vae.active_dimensions(variance, 0.5), [False] * 4 + [True])
+    for bad in (np.array([0.1, -0.01]), np.ones((2, 2))):
+        with pytest.raises(ValueError, match=r"must be a \(latent_dim,\) array of variances >= 0"):
+            factor_vae.active_dimensions(bad)
+
+
 def test_all_constant_codes_score_zero(split):
     factors_train, factors_test = split
     constant = np.ones((factors_train.shape[0], 2))

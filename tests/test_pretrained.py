@@ -1,6 +1,8 @@
 """The shipped checkpoints: present for every main recipe, intact (sha256), and their scores reproducible."""
 import json
 import shutil
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from dvae_tutorial import __main__ as cli
 from dvae_tutorial import evaluation, files, pretrained, recipes
 from dvae_tutorial.models import VAE
 from dvae_tutorial.pretrained import export as export_mod
+from dvae_tutorial.pretrained import report
 
 SHIPPED = pretrained.available()
 
@@ -25,7 +28,8 @@ def test_load_works_offline_and_matches_its_sha256(name):
     meta = pretrained.info(name)
     assert isinstance(model, VAE) and not model.training
     assert model.config == meta["config"]["model"]
-    assert meta["recipe"] == recipes.get(name).as_dict()
+    assert meta["recipe"]["seed"] in recipes.seeds(name) and meta["config"]["seed"] == meta["recipe"]["seed"]
+    assert meta["recipe"] == replace(recipes.get(name), seed=meta["recipe"]["seed"]).as_dict()
     assert meta["training"]["steps"] == recipes.get(name).steps
     with torch.no_grad():
         mu, logvar = model.encode(torch.rand(3, 1, 64, 64))
@@ -59,6 +63,93 @@ def test_scores_recomputed_from_the_shipped_weights_match_the_shipped_ones(name,
                                        protocol=meta["score_protocol"])
     for metric, value in again.items():
         assert value == pytest.approx(meta["scores"][metric], abs=2e-3), metric
+
+
+def _shipped_seed(name):
+    try:
+        return pretrained.info(name)["recipe"]["seed"]
+    except (KeyError, pretrained.PretrainedError):   # not shipped: the tests above say so
+        return None
+
+
+# the seeds besides the shipped one (that one is the shipped file, byte for byte: its scores are recomputed above)
+OTHER_SEEDS = [(name, seed) for name in recipes.SEEDS for seed in recipes.seeds(name) if seed != _shipped_seed(name)]
+
+
+@pytest.mark.parametrize("name", list(recipes.SEEDS))
+def test_every_seed_ships_and_the_shipped_model_is_the_rules_pick(name):
+    assert pretrained.seeds(name) == list(recipes.seeds(name)), f"run `python -m dvae_tutorial pretrained build {name}`"
+    metas = {}
+    for seed in recipes.seeds(name):
+        pretrained.verify(name, seed=seed)
+        metas[seed] = pretrained.info(name, seed=seed)
+        assert metas[seed]["config"]["seed"] == metas[seed]["recipe"]["seed"] == seed
+        assert metas[seed]["recipe"] == replace(recipes.get(name), seed=seed).as_dict()
+        assert metas[seed]["training"]["steps"] == recipes.get(name).steps
+    assert len({m["sha256"] for m in metas.values()}) == len(metas)       # different seeds, different weights
+    shipped = pretrained.info(name)
+    migs = {s: m["scores"]["mig"] for s, m in metas.items()}
+    best = max(migs.values())
+    assert shipped["seeds"]["shipped"] == min(s for s, v in migs.items() if v == best) == shipped["recipe"]["seed"]
+    seed_file = pretrained.FOLDER / pretrained.SEEDS_DIR / f"{pretrained.seed_name(name, shipped['recipe']['seed'])}.pt"
+    assert (pretrained.FOLDER / f"{name}.pt").read_bytes() == seed_file.read_bytes()
+    assert shipped["scores"] == metas[shipped["recipe"]["seed"]]["scores"]
+    for metric in ("mig", "factor_vae", "dci_disentanglement"):
+        values = [m["scores"][metric] for m in metas.values()]
+        assert shipped["seeds"]["mean"][f"scores.{metric}"] == pytest.approx(np.mean(values), abs=1e-6)
+        assert shipped["seeds"]["sd"][f"scores.{metric}"] == pytest.approx(np.std(values, ddof=1), abs=1e-6)
+    assert [r["seed"] for r in shipped["seeds"]["runs"]] == list(recipes.seeds(name))
+
+
+@pytest.mark.parametrize("name, seed", OTHER_SEEDS)
+def test_every_other_seeds_scores_recomputed_from_its_weights_match(name, seed, dsprites_full):
+    meta = pretrained.info(name, seed=seed)
+    again = evaluation.protocol_scores(pretrained.load(name, seed=seed), dsprites_full, which=("mig", "sap"),
+                                       protocol=meta["score_protocol"])
+    for metric, value in again.items():
+        assert value == pytest.approx(meta["scores"][metric], abs=2e-3), metric
+
+
+def test_ship_seed_picks_the_highest_mig_and_the_lowest_seed_on_a_tie(tmp_path):
+    name = "btcvae"
+    (tmp_path / pretrained.SEEDS_DIR).mkdir()
+    weights = {0: pretrained.FOLDER / "vae.pt", 1: pretrained.FOLDER / "btcvae.pt", 2: pretrained.FOLDER / "betavae.pt"}
+    for seed, mig in ((0, 0.30), (1, 0.50), (2, 0.50)):
+        stem = tmp_path / pretrained.SEEDS_DIR / pretrained.seed_name(name, seed)
+        shutil.copy(weights[seed], f"{stem}.pt")
+        meta = pretrained.info("btcvae")
+        meta.update(recipe=dict(meta["recipe"], seed=seed), sha256=pretrained.sha256(f"{stem}.pt"),
+                    scores=dict(meta["scores"], mig=mig), config=dict(meta["config"], seed=seed))
+        meta.pop("seeds", None)
+        (tmp_path / pretrained.SEEDS_DIR / f"{stem.name}.json").write_text(json.dumps(meta))
+    shipped = export_mod.ship_seed(name, tmp_path)
+    assert shipped["seeds"]["shipped"] == 1 and shipped["recipe"]["seed"] == 1
+    assert (tmp_path / f"{name}.pt").read_bytes() == weights[1].read_bytes()
+    assert pretrained.info(name, tmp_path)["seeds"]["mean"]["scores.mig"] == pytest.approx(1.3 / 3, abs=1e-6)
+    assert pretrained.info(name, tmp_path)["seeds"]["rule"] == recipes.SHIPPING_RULE
+    pretrained.load(name, folder=tmp_path)                         # the copy passes its sha256 check
+    table, seeds = report.results_table([name], tmp_path), report.seed_table([name], tmp_path).splitlines()
+    assert "| 3 (mean ± sd) |" in table and f"| {0.43333:.2f} ± {np.std([0.3, 0.5, 0.5], ddof=1):.2f} |" in table
+    assert [("**shipped**" in row) for row in seeds[2:]] == [False, True, False]
+    assert export_mod.pick_seed({3: 0.2, 1: 0.2, 2: 0.1}) == 1
+    # a seed scored with another protocol, or missing, stops the shipping with a message that says what to run
+    path = tmp_path / pretrained.SEEDS_DIR / f"{pretrained.seed_name(name, 2)}.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(meta, score_protocol=dict(meta["score_protocol"], codes=10))))
+    with pytest.raises(ValueError, match="not all scored with one protocol; re-export"):
+        export_mod.ship_seed(name, tmp_path)
+    path.unlink()
+    with pytest.raises(ValueError, match=r"seed\(s\) 2 not exported .* pretrained build btcvae"):
+        export_mod.ship_seed(name, tmp_path)
+    with pytest.raises(KeyError, match=r"'btcvae' has no shipped seed 2; its seeds: \[0, 1\]"):
+        pretrained.load(name, folder=tmp_path, seed=2)
+    assert cli.main(["pretrained", "ship", "betavae"]) == 2      # one seed only: a usage error, nothing written
+
+
+def test_readme_shows_the_tables_the_shipped_metadata_gives():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for table in (report.results_table(), report.seed_table(), report.seed_note()):
+        assert table in readme, "README is out of date: run `python -m dvae_tutorial pretrained table`"
 
 
 def test_elbo_terms_recomputed_match(dsprites_full):
@@ -106,6 +197,10 @@ def test_export_round_trip_on_a_tiny_run_and_evaluate_agrees_with_the_shipped_sc
         monkeypatch.setitem(recipes.RECIPES, "tiny", recipes.Recipe(**{**tiny.as_dict(), "steps": 9}))
         export_mod.export("tiny", run, tmp_path / "out", score=False)
     monkeypatch.setitem(recipes.RECIPES, "tiny", tiny)
+    with pytest.raises(ValueError, match="was not trained with the recipe 'tiny' at seed 1 .*seed 0"):
+        export_mod.export("tiny", run, tmp_path / "out", score=False, seed=1)
+    export_mod.export("tiny", run, tmp_path / "out", score=False, seed=0)     # a seed goes to seeds/
+    assert pretrained.seeds("tiny", tmp_path / "out") == [0]
     # weights that float16 holds exactly: the shipped model is then the trained one, bit for bit
     checkpoint = files.load_checkpoint(run)
     checkpoint["model"] = {k: v.half().float() if v.is_floating_point() else v for k, v in checkpoint["model"].items()}

@@ -60,9 +60,22 @@ def factor_vae_votes(
     return np.bincount(fixed * latent_dim + least, minlength=n_factors * latent_dim).reshape(n_factors, latent_dim)
 
 
+PRUNE_THRESHOLD = 0.05   # disentanglement_lib's prune_dims.threshold: a global standard deviation, not a variance
+
+
+def active_dimensions(global_variance: np.ndarray, prune_threshold: float = PRUNE_THRESHOLD) -> np.ndarray:
+    """The dimensions the FactorVAE score keeps: ``(latent_dim,)`` bool, True where ``sqrt(Var_x[z_j]) >=
+    prune_threshold``; the others collapsed to (near) constants and are left out of the argmin."""
+    global_variance = np.asarray(global_variance, dtype=np.float64)
+    if global_variance.ndim != 1 or (global_variance < 0).any():
+        raise ValueError(f"global_variance must be a (latent_dim,) array of variances >= 0; got shape "
+                         f"{global_variance.shape} with minimum {global_variance.min() if global_variance.size else None}")
+    return np.sqrt(global_variance) >= prune_threshold
+
+
 def factor_vae_score(
     ds, encode, batch_size: int = 64, n_train: int = 10000, n_eval: int = 5000, n_variance_estimate: int = 10000,
-    seed: int = 0, *, prune_threshold: float = 0.05, max_encode_batch: int = MAX_ENCODE_BATCH,
+    seed: int = 0, *, prune_threshold: float = PRUNE_THRESHOLD, max_encode_batch: int = MAX_ENCODE_BATCH,
 ) -> dict:
     """FactorVAE score (Kim & Mnih 2018, ICML): accuracy of a majority-vote classifier that
     maps the least-varying normalised code dimension to the fixed factor, in [0, 1]; chance =
@@ -72,8 +85,8 @@ def factor_vae_score(
         d     = argmin_{j active} Var_l[z_lj] / s_j^2     (over the L = batch_size images of a point)
         classifier(d) = argmax_k votes[k, d];  accuracy = sum_d votes[classifier(d), d] / sum votes
 
-    Dimension j is active when s_j >= ``prune_threshold`` (disentanglement_lib compares the
-    standard deviation, not the variance, with 0.05). If no dimension is active both
+    Dimension j is active when s_j >= ``prune_threshold`` (``active_dimensions``; disentanglement_lib
+    compares the standard deviation, not the variance, with 0.05). If no dimension is active both
     accuracies are 0.
 
     Defaults follow disentanglement_lib ``factor_vae.py``: L = 64, 10,000 training points,
@@ -104,7 +117,7 @@ def factor_vae_score(
         raise ValueError(f"n_variance_estimate must be >= 2; got {n_variance_estimate}.")
     rng = np.random.default_rng(seed)
     global_variance = global_code_variance(ds, encode, n_variance_estimate, rng, max_encode_batch)
-    active = np.sqrt(global_variance) >= prune_threshold
+    active = active_dimensions(global_variance, prune_threshold)
     if not active.any():
         return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
     train_votes = factor_vae_votes(ds, encode, batch_size, n_train, rng, global_variance, active, max_encode_batch)

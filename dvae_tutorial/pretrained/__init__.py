@@ -5,6 +5,10 @@
     model = pretrained.load("btcvae") # a models.VAE in eval mode on the CPU, float32
     pretrained.info("btcvae")         # recipe, training (steps, wall time, machine), history summary, scores
 
+The VAE and the beta-TCVAE were trained with several seeds (``recipes.SEEDS``): every seed's two files are in
+``seeds/`` (``pretrained.seeds("btcvae")``, ``pretrained.load("btcvae", seed=1)``), and ``NAME.json`` of the
+shipped one lists them all under ``"seeds"`` with the rule that picked it (``recipes.SHIPPING_RULE``).
+
 Each model is two files in this folder: ``NAME.pt`` (the weights, stored as float16 to keep the
 repository small -- scores are computed from exactly these weights) and ``NAME.json`` (its recipe,
 a summary of its training history, its scores and the sha256 of ``NAME.pt``, checked on every load).
@@ -19,6 +23,7 @@ from .. import files
 from ..files import WEIGHTS_FORMAT, sha256  # noqa: F401 -- part of this module's API
 
 FOLDER = Path(__file__).resolve().parent
+SEEDS_DIR = "seeds"        # sub-folder holding every seed of a model trained with several: NAME-seedS.{pt,json}
 
 
 class PretrainedError(RuntimeError):
@@ -32,6 +37,31 @@ def _rebuild_hint(name: str) -> str:
 
 def _folder(folder) -> Path:
     return FOLDER if folder is None else Path(folder)
+
+
+def seed_name(name: str, seed: int) -> str:
+    """The file name (without suffix) of seed ``seed`` of model ``name`` in ``seeds/``: ``NAME-seedS``."""
+    return f"{name}-seed{int(seed)}"
+
+
+def _where(name: str, folder, seed) -> tuple[str, Path]:
+    """(file name, folder) of the shipped model ``name`` (``seed=None``) or of one of its seeds."""
+    if seed is None:
+        return name, _folder(folder)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int or None (the shipped one), not {seed!r}")
+    found = seeds(name, folder)
+    if seed not in found:
+        raise KeyError(f"{name!r} has no shipped seed {seed}; its seeds: {found or 'none'} (pretrained.seeds({name!r}))")
+    return seed_name(name, seed), _folder(folder) / SEEDS_DIR
+
+
+def seeds(name: str, folder=None) -> list[int]:
+    """The training seeds of ``name`` whose weights ship in ``seeds/`` (empty for a model trained with one seed)."""
+    prefix = f"{name}-seed"
+    here = _folder(folder) / SEEDS_DIR
+    found = [p.stem[len(prefix):] for p in here.glob(f"{prefix}*.json") if (here / f"{p.stem}.pt").exists()]
+    return sorted(int(s) for s in found if s.isdigit())
 
 
 def available(folder=None) -> list[str]:
@@ -51,20 +81,26 @@ def _check_name(name: str, folder=None) -> None:
                        f"(pretrained.available())")
 
 
-def info(name: str, folder=None) -> dict:
-    """The metadata of ``name``: recipe, training, history summary, scores, sha256 (see ``NAME.json``)."""
-    _check_name(name, folder)
-    path = _folder(folder) / f"{name}.json"
+def info(name: str, folder=None, seed: int | None = None) -> dict:
+    """The metadata of ``name``: recipe, training, history summary, scores, sha256 (see ``NAME.json``).
+
+    ``seed``: that training seed's metadata (``seeds/NAME-seedS.json``) instead of the shipped model's.
+    """
+    if seed is None:
+        _check_name(name, folder)
+    file, where = _where(name, folder, seed)
+    path = where / f"{file}.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise PretrainedError(f"{path} cannot be read ({err}); {_rebuild_hint(name)}") from None
 
 
-def verify(name: str, folder=None) -> None:
+def verify(name: str, folder=None, seed: int | None = None) -> None:
     """Raise ``PretrainedError`` unless ``NAME.pt`` exists and matches the sha256 recorded in ``NAME.json``."""
-    meta = info(name, folder)
-    path = _folder(folder) / f"{name}.pt"
+    meta = info(name, folder, seed)
+    file, where = _where(name, folder, seed)
+    path = where / f"{file}.pt"
     if not path.exists():
         raise PretrainedError(f"the weights of {name!r} are missing ({path}); {_rebuild_hint(name)}")
     found = sha256(path)
@@ -73,17 +109,19 @@ def verify(name: str, folder=None) -> None:
                               f"{str(meta.get('sha256'))[:16]}...; {_rebuild_hint(name)}")
 
 
-def load(name: str, device="cpu", check: bool = True, folder=None):
+def load(name: str, device="cpu", check: bool = True, folder=None, seed: int | None = None):
     """The shipped model ``name`` as a ``models.VAE`` (float32, eval mode) on ``device``.
 
     ``check=True`` verifies the file's sha256 first (a damaged or edited file is refused);
-    ``folder`` reads another folder of exported models (default: the shipped ones).
+    ``folder`` reads another folder of exported models (default: the shipped ones);
+    ``seed``: another training seed of the same recipe (``seeds(name)`` lists them).
     """
     if check:
-        verify(name, folder)
-    else:
+        verify(name, folder, seed)
+    elif seed is None:
         _check_name(name, folder)
-    return read_weights(_folder(folder) / f"{name}.pt", name).to(device).eval()
+    file, where = _where(name, folder, seed)
+    return read_weights(where / f"{file}.pt", name).to(device).eval()
 
 
 def read_weights(path, name: str | None = None):
@@ -95,6 +133,7 @@ def read_weights(path, name: str | None = None):
         raise PretrainedError(f"{err}; {_rebuild_hint(name or path.stem)}") from None
 
 
-def save_weights(model, name: str, folder=None) -> Path:
-    """Write ``model``'s weights as float16 to ``folder/NAME.pt`` (atomically); returns the path."""
-    return files.save_weights(model, _folder(folder) / f"{name}.pt", name)
+def save_weights(model, name: str, folder=None, file: str | None = None) -> Path:
+    """Write ``model``'s weights as float16 to ``folder/FILE.pt`` (``file`` defaults to ``name``; atomically);
+    returns the path.  The file records ``name``, so a seed's file and the shipped copy of it are identical."""
+    return files.save_weights(model, _folder(folder) / f"{file or name}.pt", name)

@@ -10,13 +10,15 @@ back through ``pretrained.load``), so ``tests/test_pretrained.py`` can recompute
 from __future__ import annotations
 
 import datetime
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..evaluation import SCORE_PROTOCOL, elbo_terms, protocol_scores, sample_codes
-from ..files import atomic_write_json, load_checkpoint, machine, model_from_checkpoint, sha256
-from . import FOLDER, read_weights, save_weights
+from ..files import atomic_write, atomic_write_json, load_checkpoint, machine, model_from_checkpoint, sha256
+from . import FOLDER, SEEDS_DIR, info, read_weights, save_weights, seed_name, seeds, verify
 
 HISTORY_POINTS = 100       # the shipped history: each scalar term averaged over this many blocks of steps
 
@@ -62,27 +64,34 @@ def separates(summary: dict, factors=("pos_x", "pos_y", "scale")) -> bool:
     return len(set(latents)) == len(latents)
 
 
-def export(name: str, run_dir, folder=None, score: bool = True, protocol: dict | None = None) -> dict:
+def export(name: str, run_dir, folder=None, score: bool = True, protocol: dict | None = None,
+           seed: int | None = None) -> dict:
     """Ship the run in ``run_dir`` (a ``train --recipe NAME --out run_dir`` folder) as ``folder/NAME.{pt,json}``.
 
     ``protocol``: the sample sizes of the scores (default ``evaluation.SCORE_PROTOCOL``).
+    ``seed``: the run is that training seed of the recipe (``train --recipe NAME --seed S``); it goes to
+    ``folder/seeds/NAME-seedS.{pt,json}``, and ``ship_seed`` later makes one of the seeds the shipped model.
     """
     from .. import __version__, metrics
     from ..data import DSprites
     from ..recipes import get
 
-    recipe = get(name)
+    recipe = get(name) if seed is None else replace(get(name), seed=int(seed))
     folder = FOLDER if folder is None else Path(folder)
+    file, where = (name, folder) if seed is None else (seed_name(name, seed), folder / SEEDS_DIR)
     checkpoint = load_checkpoint(run_dir)
     cfg = checkpoint["config"]
+    seed_flag = "" if seed is None else f" --seed {seed}"
     if checkpoint["step"] < recipe.steps:
         raise ValueError(f"{run_dir} holds {checkpoint['step']} of the recipe's {recipe.steps} steps; finish it "
-                         f"first: python -m dvae_tutorial train --recipe {name} --out {run_dir} --resume")
-    if cfg["method"] != recipe.method or cfg["batch_size"] != recipe.batch_size or cfg["lr"] != recipe.lr:
-        raise ValueError(f"{run_dir} was not trained with the recipe {name!r} (method {cfg['method']}, "
-                         f"batch {cfg['batch_size']}, lr {cfg['lr']})")
+                         f"first: python -m dvae_tutorial train --recipe {name}{seed_flag} --out {run_dir} --resume")
+    if cfg["method"] != recipe.method or cfg["batch_size"] != recipe.batch_size or cfg["lr"] != recipe.lr \
+            or cfg["seed"] != recipe.seed:
+        raise ValueError(f"{run_dir} was not trained with the recipe {name!r} at seed {recipe.seed} (method "
+                         f"{cfg['method']}, batch {cfg['batch_size']}, lr {cfg['lr']}, seed {cfg['seed']})")
     model = model_from_checkpoint(checkpoint)
-    path = save_weights(model, name, folder)
+    where.mkdir(parents=True, exist_ok=True)
+    path = save_weights(model, name, where, file=file)
     shipped = read_weights(path, name)   # score exactly what is shipped: the float16 weights
     meta = {
         "name": name, "recipe": recipe.as_dict(), "config": cfg,
@@ -104,6 +113,62 @@ def export(name: str, run_dir, folder=None, score: bool = True, protocol: dict |
                                                                 protocol["seed"]).items()}
         meta["factors"] = factor_latent_summary(shipped, dataset, protocol)
         meta["factors"]["separates_pos_x_pos_y_scale"] = separates(meta["factors"])
+    atomic_write_json(where / f"{file}.json", meta, indent=1)
+    return meta
+
+
+def pick_seed(mig_by_seed: dict) -> int:
+    """``recipes.SHIPPING_RULE``: the seed with the highest MIG, the lowest such seed on a tie."""
+    if not mig_by_seed:
+        raise ValueError("no seeds to pick from")
+    return min(mig_by_seed, key=lambda s: (-mig_by_seed[s], s))
+
+
+def seed_summary(metas: dict, shipped: int) -> dict:
+    """Every seed's training, ELBO terms and scores, their mean and sd (ddof = 1), and which seed ships."""
+    from ..recipes import SHIPPING_RULE
+
+    runs = [{"seed": s, "scores": m.get("scores", {}), "elbo": m.get("elbo", {}),
+             "separates_pos_x_pos_y_scale": m.get("factors", {}).get("separates_pos_x_pos_y_scale"),
+             "steps": m["training"]["steps"], "wall_time_s": m["training"]["wall_time_s"],
+             "cpu": m["training"]["machine"].get("cpu"), "cores": m["training"]["machine"].get("cores"),
+             "torch_threads": m["training"]["machine"].get("torch_threads"),
+             "sha256": m["sha256"]} for s, m in sorted(metas.items())]
+    values = {f"{group}.{k}": [r[group][k] for r in runs] for group in ("scores", "elbo") for k in runs[0][group]}
+    mean = {k: round(float(np.mean(v)), 6) for k, v in values.items()}
+    sd = {k: round(float(np.std(v, ddof=1)), 6) if len(v) > 1 else 0.0 for k, v in values.items()}
+    return {"shipped": shipped, "rule": SHIPPING_RULE, "runs": runs, "mean": mean, "sd": sd}
+
+
+def ship_seed(name: str, folder=None) -> dict:
+    """Make the seed that ``recipes.SHIPPING_RULE`` picks among ``recipes.seeds(name)`` the shipped ``NAME.{pt,json}``.
+
+    Every seed must have been exported (``export(name, run, seed=s)``) with the same score protocol; the shipped
+    ``NAME.pt`` is a byte copy of ``seeds/NAME-seedS.pt``, and ``NAME.json`` is that seed's metadata plus
+    ``"seeds"`` (``seed_summary``: every seed's scores, mean and sd, the rule).
+    """
+    from ..recipes import seeds as recipe_seeds
+
+    folder = FOLDER if folder is None else Path(folder)
+    wanted = recipe_seeds(name)
+    missing = [s for s in wanted if s not in seeds(name, folder)]
+    if missing:
+        raise ValueError(f"{name}: seed(s) {', '.join(map(str, missing))} not exported to {folder / SEEDS_DIR} yet; "
+                         f"train and export them with: python -m dvae_tutorial pretrained build {name}")
+    metas = {}
+    for s in wanted:
+        verify(name, folder, s)
+        metas[s] = info(name, folder, s)
+    protocols = {str(sorted(m.get("score_protocol", {}).items())) for m in metas.values()}
+    if len(protocols) > 1 or any("scores" not in m for m in metas.values()):
+        raise ValueError(f"{name}: the seeds were not all scored with one protocol; re-export them with "
+                         f"python -m dvae_tutorial pretrained export {name}")
+    best = pick_seed({s: m["scores"]["mig"] for s, m in metas.items()})
+    source = folder / SEEDS_DIR / f"{seed_name(name, best)}.pt"
+    atomic_write(folder / f"{name}.pt", lambda tmp: shutil.copyfile(source, tmp))
+    meta = dict(metas[best], name=name)
+    meta["weights"] = dict(meta["weights"], file=f"{name}.pt")
+    meta["seeds"] = seed_summary(metas, best)
     atomic_write_json(folder / f"{name}.json", meta, indent=1)
     return meta
 

@@ -35,24 +35,77 @@ def _fmt(value, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+# the table's score columns: (group in NAME.json, key, digits)
+COLUMNS = (("elbo", "recon", 1), ("elbo", "kl", 1), ("scores", "mig", 2), ("scores", "factor_vae", 2),
+           ("scores", "beta_vae", 2), ("scores", "sap", 3), ("scores", "dci_disentanglement", 2))
+
+
+def _mean_sd(seeds: dict, group: str, key: str, digits: int) -> str:
+    mean, sd = seeds["mean"].get(f"{group}.{key}"), seeds["sd"].get(f"{group}.{key}")
+    return "–" if mean is None else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
 def results_table(names=None, folder=None) -> str:
-    """A markdown table: every shipped model's training, ELBO terms and scores, and the published numbers."""
+    """A markdown table: every shipped model's training, ELBO terms and scores, and the published numbers.
+
+    A model trained with several seeds (``recipes.SEEDS``) gets the mean ± sd over its seeds (ddof = 1) in every
+    score column; ``seed_table`` lists the seeds one by one and marks the shipped one.
+    """
     names = list(names or available(folder))
-    rows = ["| model | steps (images) | wall time | recon (nats) | KL (nats) | MIG | FactorVAE score | "
+    rows = ["| model | seeds | steps (images) | wall time | recon (nats) | KL (nats) | MIG | FactorVAE score | "
             "BetaVAE score | SAP | DCI dis. | x, y, scale in 3 latents | published on dSprites |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
         meta = info(name, folder)
-        t, s, e = meta["training"], meta.get("scores", {}), meta.get("elbo", {})
+        t, seeds = meta["training"], meta.get("seeds")
         published = "; ".join(f"{m} {v} ({src})" for m, v, src in PUBLISHED.get(name, [])) or "–"
-        minutes = t["wall_time_s"] / 60
-        rows.append(
-            f"| {TITLES.get(name, name)} (`{name}`) | {t['steps']:,} ({t['images_seen'] / 1e6:.2f}M) | "
-            f"{minutes:.0f} min | {_fmt(e.get('recon'), 1)} | {_fmt(e.get('kl'), 1)} | {_fmt(s.get('mig'))} | "
-            f"{_fmt(s.get('factor_vae'))} | {_fmt(s.get('beta_vae'))} | {_fmt(s.get('sap'), 3)} | "
-            f"{_fmt(s.get('dci_disentanglement'))} | "
-            f"{'yes' if meta.get('factors', {}).get('separates_pos_x_pos_y_scale') else 'no'} | {published} |")
+        if seeds:
+            runs = seeds["runs"]
+            minutes = sorted(r["wall_time_s"] / 60 for r in runs)
+            cells = [_mean_sd(seeds, g, k, d) for g, k, d in COLUMNS]
+            wall = f"{minutes[0]:.0f}–{minutes[-1]:.0f} min"
+            count = f"{len(runs)} (mean ± sd)"
+            separate = f"{sum(bool(r['separates_pos_x_pos_y_scale']) for r in runs)} of {len(runs)}"
+        else:
+            cells = [_fmt(meta.get(g, {}).get(k), d) for g, k, d in COLUMNS]
+            wall, count = f"{t['wall_time_s'] / 60:.0f} min", "1"
+            separate = "yes" if meta.get("factors", {}).get("separates_pos_x_pos_y_scale") else "no"
+        rows.append(f"| {TITLES.get(name, name)} (`{name}`) | {count} | {t['steps']:,} ({t['images_seen'] / 1e6:.2f}M) "
+                    f"| {wall} | " + " | ".join(cells) + f" | {separate} | {published} |")
     return "\n".join(rows)
+
+
+def seed_table(names=None, folder=None) -> str:
+    """A markdown table: one row per training seed of every model trained with several, the shipped one marked."""
+    names = [n for n in (names or available(folder)) if info(n, folder).get("seeds")]
+    if not names:
+        return ""
+    rows = ["| model | seed | trained on (torch threads) | wall time | recon (nats) | KL (nats) | MIG | FactorVAE score | "
+            "BetaVAE score | SAP | DCI dis. | x, y, scale in 3 latents | shipped |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        seeds = info(name, folder)["seeds"]
+        for r in seeds["runs"]:
+            cells = [_fmt(r[g].get(k), d) for g, k, d in COLUMNS]
+            shipped = "**shipped** (highest MIG)" if r["seed"] == seeds["shipped"] else ""
+            rows.append(f"| {TITLES.get(name, name)} | {r['seed']} | {r['cpu']} ({r['torch_threads']}) | "
+                        f"{r['wall_time_s'] / 60:.0f} min | " + " | ".join(cells) +
+                        f" | {'yes' if r['separates_pos_x_pos_y_scale'] else 'no'} | {shipped} |")
+    return "\n".join(rows)
+
+
+def seed_note(names=None, folder=None) -> str:
+    """One paragraph: which models have several seeds, the rule that picked the shipped one, what that implies."""
+    names = [n for n in (names or available(folder)) if info(n, folder).get("seeds")]
+    if not names:
+        return ""
+    rule = info(names[0], folder)["seeds"]["rule"]
+    which = " and ".join(f"{TITLES.get(n, n)} ({len(info(n, folder)['seeds']['runs'])} seeds)" for n in names)
+    return (f"Seeds: the {which} were trained with several seeds of one recipe; the first table gives their mean ± sd "
+            f"(ddof = 1), the one above every seed. The model `pretrained.load(name)` gives is {rule}; every seed's "
+            f"weights ship too (`pretrained.load(name, seed=s)`). So each shipped model of these is the best of its "
+            f"seeds by MIG, picked by the same rule for the VAE as for the β-TCVAE; what a new seed of the recipe "
+            f"gives is the mean ± sd. The other models are one seed each (seed 0).")
 
 
 def protocol_note(names=None, folder=None) -> str:
@@ -62,15 +115,24 @@ def protocol_note(names=None, folder=None) -> str:
         return ""
     meta = info(names[0], folder)
     p, v = meta.get("score_protocol", {}), meta.get("versions", {})
-    machine = meta["training"]["machine"]
-    cpu = machine.get("cpu", "?") if isinstance(machine, dict) else str(machine)
+    cpus = []                     # every machine a shipped model or one of its seeds was trained on
+    for name in names:
+        m = info(name, folder)
+        machine = m["training"]["machine"]
+        found = [f"{machine.get('cpu', '?')} ({machine.get('cores', '?')} cores)" if isinstance(machine, dict)
+                 else str(machine)]
+        found += [f"{r['cpu']} ({r.get('cores', '?')} cores)" for r in m.get("seeds", {}).get("runs", [])]
+        for c in found:
+            if c not in cpus:
+                cpus.append(c)
+    cpu = " and ".join(cpus)
     return (f"Scores of the mean codes with `dvae_tutorial.metrics` (disentanglement_lib's estimators): MIG on "
             f"{p.get('codes', '?'):,} codes (20 bins), SAP on {p.get('codes', '?'):,} / {p.get('codes_test', '?'):,}, "
             f"DCI on {p.get('dci_codes', '?'):,} / {p.get('dci_codes_test', '?'):,}, the BetaVAE and FactorVAE "
             f"scores on {p.get('intervention_train', '?'):,} training and {p.get('intervention_eval', '?'):,} "
             f"evaluation points (the reference uses 10,000 / 5,000), seed {p.get('seed', '?')}; reconstruction "
-            f"(Bernoulli NLL summed over pixels) and KL on {p.get('elbo_images', '?'):,} images, in nats. One seed "
-            f"per model. Trained on {cpu} ({machine.get('cores', '?') if isinstance(machine, dict) else '?'} cores); "
+            f"(Bernoulli NLL summed over pixels) and KL on {p.get('elbo_images', '?'):,} images, in nats. "
+            f"Trained on {cpu}; "
             f"versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".")
 
 
@@ -134,6 +196,6 @@ def update_readme(readme="README.md", names=None, folder=None, figures_dir="docs
     """Replace the text between README's results-table markers with a freshly generated table."""
     names = list(names or available(folder))
     figures = " ".join(f"[{n}]({figures_dir}/traversals_{n}.png)" for n in names)
-    return replace_between_markers(readme, README_START, README_END,
-                                   [results_table(names, folder), protocol_note(names, folder), PUBLISHED_NOTE,
-                                    f"Latent traversals: {figures}."])
+    blocks = [results_table(names, folder), seed_table(names, folder), seed_note(names, folder),
+              protocol_note(names, folder), PUBLISHED_NOTE, f"Latent traversals: {figures}."]
+    return replace_between_markers(readme, README_START, README_END, [b for b in blocks if b])
