@@ -44,16 +44,24 @@ def seed_name(name: str, seed: int) -> str:
     return f"{name}-seed{int(seed)}"
 
 
-def _where(name: str, folder, seed) -> tuple[str, Path]:
-    """(file name, folder) of the shipped model ``name`` (``seed=None``) or of one of its seeds."""
+def location(name: str, folder=None, seed: int | None = None) -> tuple[str, Path]:
+    """(file name without suffix, folder) where the shipped model ``name`` (``seed=None``) or one of its seeds is
+    written: ``(NAME, folder)`` or ``(NAME-seedS, folder/seeds)``; nothing is checked."""
     if seed is None:
         return name, _folder(folder)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int or None (the shipped one), not {seed!r}")
-    found = seeds(name, folder)
-    if seed not in found:
-        raise KeyError(f"{name!r} has no shipped seed {seed}; its seeds: {found or 'none'} (pretrained.seeds({name!r}))")
     return seed_name(name, seed), _folder(folder) / SEEDS_DIR
+
+
+def _where(name: str, folder, seed) -> tuple[str, Path]:
+    """``location`` of a model or seed that must exist: a clear error for a seed that is not there."""
+    if seed is not None:
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise TypeError(f"seed must be an int or None (the shipped one), not {seed!r}")
+        found = seeds(name, folder)
+        if seed not in found:
+            raise KeyError(f"{name!r} has no shipped seed {seed}; its seeds: {found or 'none'} "
+                           f"(pretrained.seeds({name!r}))")
+    return location(name, folder, seed)
 
 
 def seeds(name: str, folder=None) -> list[int]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..evaluation import SCORE_PROTOCOL, elbo_terms, protocol_scores, sample_codes
 from ..files import atomic_write, atomic_write_json, load_checkpoint, machine, model_from_checkpoint, sha256
-from . import FOLDER, SEEDS_DIR, info, read_weights, save_weights, seed_name, seeds, verify
+from . import FOLDER, SEEDS_DIR, info, location, read_weights, save_weights, seeds, verify
 
 HISTORY_POINTS = 100       # the shipped history: each scalar term averaged over this many blocks of steps
 
@@ -78,7 +78,7 @@ def export(name: str, run_dir, folder=None, score: bool = True, protocol: dict |
 
     recipe = get(name) if seed is None else replace(get(name), seed=int(seed))
     folder = FOLDER if folder is None else Path(folder)
-    file, where = (name, folder) if seed is None else (seed_name(name, seed), folder / SEEDS_DIR)
+    file, where = location(name, folder, seed)
     checkpoint = load_checkpoint(run_dir)
     cfg = checkpoint["config"]
     seed_flag = "" if seed is None else f" --seed {seed}"
@@ -164,7 +164,8 @@ def ship_seed(name: str, folder=None) -> dict:
         raise ValueError(f"{name}: the seeds were not all scored with one protocol; re-export them with "
                          f"python -m dvae_tutorial pretrained export {name}")
     best = pick_seed({s: m["scores"]["mig"] for s, m in metas.items()})
-    source = folder / SEEDS_DIR / f"{seed_name(name, best)}.pt"
+    file, where = location(name, folder, best)
+    source = where / f"{file}.pt"
     atomic_write(folder / f"{name}.pt", lambda tmp: shutil.copyfile(source, tmp))
     meta = dict(metas[best], name=name)
     meta["weights"] = dict(meta["weights"], file=f"{name}.pt")
