@@ -36,6 +36,7 @@ SETTINGS = [
     ("beta-TCVAE 10 small/32 b512", "btcvae", {"beta": 10}, "small", 32, 512),
     ("VAE burgess/32", "vae", {}, "burgess", 32, 128),
     ("beta-TCVAE 6 burgess/32", "btcvae", {"beta": 6}, "burgess", 32, 128),
+    ("beta-TCVAE 10 burgess/32", "btcvae", {"beta": 10}, "burgess", 32, 128),
     ("VAE burgess/64", "vae", {}, "burgess", 64, 64),
     ("beta-TCVAE 6 burgess/64", "btcvae", {"beta": 6}, "burgess", 64, 64),
 ]

@@ -148,8 +148,31 @@ def test_ship_seed_picks_the_highest_mig_and_the_lowest_seed_on_a_tie(tmp_path):
 
 def test_readme_shows_the_tables_the_shipped_metadata_gives():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    for table in (report.results_table(), report.seed_table(), report.seed_note()):
+    blocks = [report.results_table(), report.seed_table(), report.seed_note()]
+    for recipe_name, shipped_name in report.ALTERNATIVE_RECIPES.items():
+        blocks += [report.alternative_lead(recipe_name, shipped_name),
+                   report.alternative_table(recipe_name, shipped_name)]
+    for table in blocks:
         assert table in readme, "README is out of date: run `python -m dvae_tutorial pretrained table`"
+
+
+@pytest.mark.parametrize("recipe_name", list(report.ALTERNATIVE_RECIPES))
+def test_a_measured_alternative_recipe_is_what_its_seeds_were_trained_with(recipe_name, tmp_path):
+    folder = report.ALTERNATIVES / recipe_name
+    recipe = recipes.get(recipe_name)
+    for path in sorted(folder.glob("*.json")):
+        meta = json.loads(path.read_text())
+        seed = meta["recipe"]["seed"]
+        assert export_mod.recipe_mismatches(replace(recipe, seed=seed), meta["config"]) == [], path.name
+        assert meta["training"]["steps"] == recipe.steps and meta["score_protocol"] == pretrained.info(
+            report.ALTERNATIVE_RECIPES[recipe_name])["score_protocol"]
+    assert len(list(folder.glob("*.json"))) >= 3
+    meta["recipe"]["hparams"] = {k: v * 2 for k, v in meta["recipe"]["hparams"].items()}
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=f"holds runs of other hyper-parameters than the recipe '{recipe_name}'"):
+        report.alternative_table(recipe_name, report.ALTERNATIVE_RECIPES[recipe_name], folder=tmp_path)
+    with pytest.raises(FileNotFoundError, match="no seed metadata"):
+        report.alternative_table(recipe_name, report.ALTERNATIVE_RECIPES[recipe_name], folder=tmp_path / "none")
 
 
 def test_elbo_terms_recomputed_match(dsprites_full):
@@ -158,6 +181,19 @@ def test_elbo_terms_recomputed_match(dsprites_full):
     again = evaluation.elbo_terms(pretrained.load("btcvae"), dsprites_full, p["elbo_images"], p["seed"])
     assert again["recon"] == pytest.approx(meta["elbo"]["recon"], rel=1e-3)
     assert again["kl"] == pytest.approx(meta["elbo"]["kl"], rel=1e-3)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_seed_was_trained_with_its_recipe_and_a_changed_setting_is_named(name):
+    for seed in pretrained.seeds(name) or [recipes.get(name).seed]:
+        config = pretrained.info(name, seed=seed if pretrained.seeds(name) else None)["config"]
+        recipe = replace(recipes.get(name), seed=seed)
+        assert export_mod.recipe_mismatches(recipe, config) == []
+        assert export_mod.recipe_mismatches(replace(recipe, lr=recipe.lr / 2, image_size=32), config) == [
+            f"lr: run {recipe.lr!r}, recipe {recipe.lr / 2!r}", "image_size: run 64, recipe 32"]
+        for key, value in recipe.hparams.items():
+            changed = replace(recipe, hparams={**recipe.hparams, key: value * 2})
+            assert export_mod.recipe_mismatches(changed, config) == [f"{key}: run {value!r}, recipe {value * 2!r}"]
 
 
 def test_recipe_sets_every_train_option_and_flags_still_win():
@@ -197,8 +233,12 @@ def test_export_round_trip_on_a_tiny_run_and_evaluate_agrees_with_the_shipped_sc
         monkeypatch.setitem(recipes.RECIPES, "tiny", recipes.Recipe(**{**tiny.as_dict(), "steps": 9}))
         export_mod.export("tiny", run, tmp_path / "out", score=False)
     monkeypatch.setitem(recipes.RECIPES, "tiny", tiny)
-    with pytest.raises(ValueError, match="was not trained with the recipe 'tiny' at seed 1 .*seed 0"):
+    with pytest.raises(ValueError, match="was not trained with the recipe 'tiny' at seed 1: seed: run 0, recipe 1"):
         export_mod.export("tiny", run, tmp_path / "out", score=False, seed=1)
+    with pytest.raises(ValueError, match="'tiny' at seed 0: beta: run 6.0, recipe 10.0. Retrain it with"):
+        monkeypatch.setitem(recipes.RECIPES, "tiny", replace(tiny, hparams={"beta": 10.0}))
+        export_mod.export("tiny", run, tmp_path / "out", score=False)
+    monkeypatch.setitem(recipes.RECIPES, "tiny", tiny)
     export_mod.export("tiny", run, tmp_path / "out", score=False, seed=0)     # a seed goes to seeds/
     assert pretrained.seeds("tiny", tmp_path / "out") == [0]
     # weights that float16 holds exactly: the shipped model is then the trained one, bit for bit

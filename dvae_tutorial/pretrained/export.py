@@ -64,6 +64,17 @@ def separates(summary: dict, factors=("pos_x", "pos_y", "scale")) -> bool:
     return len(set(latents)) == len(latents)
 
 
+def recipe_mismatches(recipe, cfg: dict) -> list[str]:
+    """The settings in which a run's ``config.json`` (``cfg``) differs from ``recipe``, as "what: run X, recipe Y"."""
+    run = {"method": cfg["method"], "batch_size": cfg["batch_size"], "lr": cfg["lr"], "seed": cfg["seed"],
+           "image_size": cfg["model"]["image_size"], "architecture": cfg["model"]["architecture"],
+           "latent_dim": cfg["model"]["latent_dim"]}
+    wanted = {k: getattr(recipe, k) for k in run}
+    wanted.update(recipe.hparams)
+    run.update({k: cfg["objective"].get(k) for k in recipe.hparams})
+    return [f"{k}: run {run[k]!r}, recipe {v!r}" for k, v in wanted.items() if run[k] != v]
+
+
 def export(name: str, run_dir, folder=None, score: bool = True, protocol: dict | None = None,
            seed: int | None = None) -> dict:
     """Ship the run in ``run_dir`` (a ``train --recipe NAME --out run_dir`` folder) as ``folder/NAME.{pt,json}``.
@@ -85,10 +96,11 @@ def export(name: str, run_dir, folder=None, score: bool = True, protocol: dict |
     if checkpoint["step"] < recipe.steps:
         raise ValueError(f"{run_dir} holds {checkpoint['step']} of the recipe's {recipe.steps} steps; finish it "
                          f"first: python -m dvae_tutorial train --recipe {name}{seed_flag} --out {run_dir} --resume")
-    if cfg["method"] != recipe.method or cfg["batch_size"] != recipe.batch_size or cfg["lr"] != recipe.lr \
-            or cfg["seed"] != recipe.seed:
-        raise ValueError(f"{run_dir} was not trained with the recipe {name!r} at seed {recipe.seed} (method "
-                         f"{cfg['method']}, batch {cfg['batch_size']}, lr {cfg['lr']}, seed {cfg['seed']})")
+    differs = recipe_mismatches(recipe, cfg)
+    if differs:
+        raise ValueError(f"{run_dir} was not trained with the recipe {name!r} at seed {recipe.seed}: "
+                         + "; ".join(differs) + f". Retrain it with python -m dvae_tutorial train --recipe "
+                         f"{name}{seed_flag} --out {run_dir}")
     model = model_from_checkpoint(checkpoint)
     where.mkdir(parents=True, exist_ok=True)
     path = save_weights(model, name, where, file=file)

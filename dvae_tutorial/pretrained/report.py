@@ -94,6 +94,71 @@ def seed_table(names=None, folder=None) -> str:
     return "\n".join(rows)
 
 
+# Recipes measured over seeds and not shipped: docs/pretrained/alternatives/RECIPE/NAME-seedS.json, the metadata
+# `pretrained.export(..., seed=s)` wrote for each seed (scores, ELBO terms, training), without the weights.
+ALTERNATIVES = Path(__file__).resolve().parents[2] / "docs" / "pretrained" / "alternatives"
+
+
+ALTERNATIVE_RECIPES = {"btcvae_beta10": "btcvae"}     # measured alternative -> the shipped recipe it is set beside
+
+
+def alternative_lead(recipe_name: str, shipped_name: str) -> str:
+    """The sentence above ``alternative_table``: what was measured, with which command, and how its best seed
+    compares with the shipped one under the shipping rule."""
+    from ..recipes import get
+
+    best = max(r["scores"]["mig"] for r in _alternative_summary(recipe_name)["runs"])
+    shipped = info(shipped_name)["scores"]["mig"]
+    verdict = (f"its best seed's MIG ({best:.2f}) is below the shipped seed's ({shipped:.2f}), so by the shipping "
+               f"rule `{shipped_name}` stays as it is" if best < shipped else
+               f"its best seed's MIG ({best:.2f}) is at or above the shipped seed's ({shipped:.2f})")
+    return (f"Measured, not shipped: the recipe `{recipe_name}` ({get(recipe_name).why.split(';')[0]}), trained with "
+            f"the same seeds, net, data and steps as `{shipped_name}` (`train --recipe {recipe_name} --seed S`); "
+            f"its seeds' metadata, without weights, is in `docs/pretrained/alternatives/{recipe_name}/`; {verdict}.")
+
+
+def _alternative_summary(recipe_name: str, folder=None) -> dict:
+    """``export.seed_summary`` of the seeds in ``ALTERNATIVES/recipe_name`` (or ``folder``), checked against the recipe."""
+    import json
+
+    from ..recipes import get
+    from .export import seed_summary
+
+    where = Path(folder) if folder else ALTERNATIVES / recipe_name
+    metas = {m["recipe"]["seed"]: m for m in (json.loads(p.read_text()) for p in sorted(where.glob("*.json")))}
+    if not metas:
+        raise FileNotFoundError(f"no seed metadata (*.json) in {where}; export the runs of recipe {recipe_name!r} "
+                                f"there with pretrained.export(..., folder=..., seed=s)")
+    if any(m["recipe"]["hparams"] != get(recipe_name).hparams for m in metas.values()):
+        raise ValueError(f"{where} holds runs of other hyper-parameters than the recipe {recipe_name!r}")
+    return seed_summary(metas, shipped=-1)
+
+
+def alternative_table(recipe_name: str, shipped_name: str, folder=None) -> str:
+    """A markdown table: the shipped recipe's mean ± sd over seeds beside a measured alternative's, then every
+    seed of the alternative (``ALTERNATIVES/recipe_name/*.json``)."""
+    from ..recipes import get
+
+    recipe = get(recipe_name)
+    alternative = _alternative_summary(recipe_name, folder)
+    title = TITLES[shipped_name].split(" (")[0] + " (" + ", ".join(
+        f"{'β' if k == 'beta' else k} = {v:g}" for k, v in recipe.hparams.items()) + ")"
+    rows = ["| recipe | seed | trained on (torch threads) | wall time | recon (nats) | KL (nats) | MIG | "
+            "FactorVAE score | BetaVAE score | SAP | DCI dis. | x, y, scale in 3 latents |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name_, seeds_ in ((f"{TITLES[shipped_name]}, `{shipped_name}` (shipped)", info(shipped_name)["seeds"]),
+                          (title + f", `{recipe_name}`", alternative)):
+        cells = [_mean_sd(seeds_, g, k, d) for g, k, d in COLUMNS]
+        rows.append(f"| {name_} | mean ± sd of {len(seeds_['runs'])} | | | " + " | ".join(cells) + " | "
+                    f"{sum(bool(r['separates_pos_x_pos_y_scale']) for r in seeds_['runs'])} of "
+                    f"{len(seeds_['runs'])} |")
+    for r in alternative["runs"]:
+        cells = [_fmt(r[g].get(k), d) for g, k, d in COLUMNS]
+        rows.append(f"| {title} | {r['seed']} | {r['cpu']} ({r['torch_threads']}) | {r['wall_time_s'] / 60:.0f} min | "
+                    + " | ".join(cells) + f" | {'yes' if r['separates_pos_x_pos_y_scale'] else 'no'} |")
+    return "\n".join(rows)
+
+
 def seed_note(names=None, folder=None) -> str:
     """One paragraph: which models have several seeds, the rule that picked the shipped one, what that implies."""
     names = [n for n in (names or available(folder)) if info(n, folder).get("seeds")]
@@ -196,6 +261,9 @@ def update_readme(readme="README.md", names=None, folder=None, figures_dir="docs
     """Replace the text between README's results-table markers with a freshly generated table."""
     names = list(names or available(folder))
     figures = " ".join(f"[{n}]({figures_dir}/traversals_{n}.png)" for n in names)
-    blocks = [results_table(names, folder), seed_table(names, folder), seed_note(names, folder),
-              protocol_note(names, folder), PUBLISHED_NOTE, f"Latent traversals: {figures}."]
+    blocks = [results_table(names, folder), seed_table(names, folder), seed_note(names, folder)]
+    for recipe_name, shipped_name in ALTERNATIVE_RECIPES.items():
+        if shipped_name in names and folder is None:
+            blocks += [alternative_lead(recipe_name, shipped_name), alternative_table(recipe_name, shipped_name)]
+    blocks += [protocol_note(names, folder), PUBLISHED_NOTE, f"Latent traversals: {figures}."]
     return replace_between_markers(readme, README_START, README_END, [b for b in blocks if b])
