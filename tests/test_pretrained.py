@@ -235,7 +235,7 @@ def test_export_round_trip_on_a_tiny_run_and_evaluate_agrees_with_the_shipped_sc
     monkeypatch.setitem(recipes.RECIPES, "tiny", tiny)
     with pytest.raises(ValueError, match="was not trained with the recipe 'tiny' at seed 1: seed: run 0, recipe 1"):
         export_mod.export("tiny", run, tmp_path / "out", score=False, seed=1)
-    with pytest.raises(ValueError, match="'tiny' at seed 0: beta: run 6.0, recipe 10.0. Retrain it with"):
+    with pytest.raises(ValueError, match="'tiny' at seed 0: beta: run 6.0, recipe 10.0. Train the recipe into a new folder"):
         monkeypatch.setitem(recipes.RECIPES, "tiny", replace(tiny, hparams={"beta": 10.0}))
         export_mod.export("tiny", run, tmp_path / "out", score=False)
     monkeypatch.setitem(recipes.RECIPES, "tiny", tiny)

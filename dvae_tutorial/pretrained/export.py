@@ -99,8 +99,8 @@ def export(name: str, run_dir, folder=None, score: bool = True, protocol: dict |
     differs = recipe_mismatches(recipe, cfg)
     if differs:
         raise ValueError(f"{run_dir} was not trained with the recipe {name!r} at seed {recipe.seed}: "
-                         + "; ".join(differs) + f". Retrain it with python -m dvae_tutorial train --recipe "
-                         f"{name}{seed_flag} --out {run_dir}")
+                         + "; ".join(differs) + f". Train the recipe into a new folder and export that one: "
+                         f"python -m dvae_tutorial train --recipe {name}{seed_flag} --out NEW_FOLDER")
     model = model_from_checkpoint(checkpoint)
     where.mkdir(parents=True, exist_ok=True)
     path = save_weights(model, name, where, file=file)
