@@ -45,6 +45,20 @@ def _mean_sd(seeds: dict, group: str, key: str, digits: int) -> str:
     return "–" if mean is None else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
+def _seeds_cells(seeds: dict) -> tuple[list[str], str]:
+    """The score cells (mean ± sd over seeds) and the "N of M" separation count of a ``seed_summary``."""
+    runs = seeds["runs"]
+    return ([_mean_sd(seeds, g, k, d) for g, k, d in COLUMNS],
+            f"{sum(bool(r['separates_pos_x_pos_y_scale']) for r in runs)} of {len(runs)}")
+
+
+def _seed_row(title: str, run: dict) -> str:
+    """One seed of a ``seed_summary`` as a table row: title, seed, machine, wall time, scores, separation."""
+    cells = [_fmt(run[g].get(k), d) for g, k, d in COLUMNS]
+    return (f"| {title} | {run['seed']} | {run['cpu']} ({run['torch_threads']}) | {run['wall_time_s'] / 60:.0f} min | "
+            + " | ".join(cells) + f" | {'yes' if run['separates_pos_x_pos_y_scale'] else 'no'} |")
+
+
 def results_table(names=None, folder=None) -> str:
     """A markdown table: every shipped model's training, ELBO terms and scores, and the published numbers.
 
@@ -62,10 +76,9 @@ def results_table(names=None, folder=None) -> str:
         if seeds:
             runs = seeds["runs"]
             minutes = sorted(r["wall_time_s"] / 60 for r in runs)
-            cells = [_mean_sd(seeds, g, k, d) for g, k, d in COLUMNS]
+            cells, separate = _seeds_cells(seeds)
             wall = f"{minutes[0]:.0f}–{minutes[-1]:.0f} min"
             count = f"{len(runs)} (mean ± sd)"
-            separate = f"{sum(bool(r['separates_pos_x_pos_y_scale']) for r in runs)} of {len(runs)}"
         else:
             cells = [_fmt(meta.get(g, {}).get(k), d) for g, k, d in COLUMNS]
             wall, count = f"{t['wall_time_s'] / 60:.0f} min", "1"
@@ -86,11 +99,8 @@ def seed_table(names=None, folder=None) -> str:
     for name in names:
         seeds = info(name, folder)["seeds"]
         for r in seeds["runs"]:
-            cells = [_fmt(r[g].get(k), d) for g, k, d in COLUMNS]
             shipped = "**shipped** (highest MIG)" if r["seed"] == seeds["shipped"] else ""
-            rows.append(f"| {TITLES.get(name, name)} | {r['seed']} | {r['cpu']} ({r['torch_threads']}) | "
-                        f"{r['wall_time_s'] / 60:.0f} min | " + " | ".join(cells) +
-                        f" | {'yes' if r['separates_pos_x_pos_y_scale'] else 'no'} | {shipped} |")
+            rows.append(_seed_row(TITLES.get(name, name), r) + f" {shipped} |")
     return "\n".join(rows)
 
 
@@ -148,14 +158,9 @@ def alternative_table(recipe_name: str, shipped_name: str, folder=None) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name_, seeds_ in ((f"{TITLES[shipped_name]}, `{shipped_name}` (shipped)", info(shipped_name)["seeds"]),
                           (title + f", `{recipe_name}`", alternative)):
-        cells = [_mean_sd(seeds_, g, k, d) for g, k, d in COLUMNS]
-        rows.append(f"| {name_} | mean ± sd of {len(seeds_['runs'])} | | | " + " | ".join(cells) + " | "
-                    f"{sum(bool(r['separates_pos_x_pos_y_scale']) for r in seeds_['runs'])} of "
-                    f"{len(seeds_['runs'])} |")
-    for r in alternative["runs"]:
-        cells = [_fmt(r[g].get(k), d) for g, k, d in COLUMNS]
-        rows.append(f"| {title} | {r['seed']} | {r['cpu']} ({r['torch_threads']}) | {r['wall_time_s'] / 60:.0f} min | "
-                    + " | ".join(cells) + f" | {'yes' if r['separates_pos_x_pos_y_scale'] else 'no'} |")
+        cells, separate = _seeds_cells(seeds_)
+        rows.append(f"| {name_} | mean ± sd of {len(seeds_['runs'])} | | | " + " | ".join(cells) + f" | {separate} |")
+    rows += [_seed_row(title, r) for r in alternative["runs"]]
     return "\n".join(rows)
 
 
