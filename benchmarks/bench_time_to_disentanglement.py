@@ -28,6 +28,9 @@ SETTINGS = [
     ("beta-VAE 4 small/32", "betavae", {"beta": 4}, "small", 32, 128),
     ("beta-TCVAE 6 small/32", "btcvae", {"beta": 6}, "small", 32, 128),
     ("beta-TCVAE 10 small/32", "btcvae", {"beta": 10}, "small", 32, 128),
+    ("VAE small/32 b256", "vae", {}, "small", 32, 256),
+    ("beta-TCVAE 6 small/32 b256", "btcvae", {"beta": 6}, "small", 32, 256),
+    ("beta-TCVAE 10 small/32 b256", "btcvae", {"beta": 10}, "small", 32, 256),
     ("VAE small/32 b64", "vae", {}, "small", 32, 64),
     ("beta-TCVAE 6 small/32 b64", "btcvae", {"beta": 6}, "small", 32, 64),
     # Chen et al. 2018 trained dSprites with batches of 2048: the minibatch TC estimate improves with B

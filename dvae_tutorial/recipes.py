@@ -215,6 +215,25 @@ def lesson(name: str, fast: bool) -> Recipe:
     return replace(recipe, steps=FAST_VARIANT["steps"][recipe.steps], hparams=hparams)
 
 
+def prefix_steps(name: str, fast: bool) -> tuple[int, ...]:
+    """The step counts of the other lesson runs that are the first steps of lesson run ``name``.
+
+    A run of S steps is, step for step, the beginning of a longer run with every other setting equal
+    (``train.fit``: the batches, the noise and the optimisers do not depend on the number of steps), so
+    training ``name`` can keep its state at those step counts as the shorter runs (``runs.live_run``'s
+    ``keep_prefixes``) instead of training them again.  E.g. ``prefix_steps("vae-small32", False) == (1500,)``:
+    lesson 05's ``vae-small32-1500steps``.  ``fast``: compare the fast-mode variants (``lesson``).
+    """
+    recipe = lesson(name, fast)
+    same = {k: v for k, v in recipe.as_dict().items() if k not in ("name", "steps", "why")}
+    found = set()
+    for other in LESSON_RUNS:
+        shorter = lesson(other, fast)
+        if shorter.steps < recipe.steps and all(getattr(shorter, k) == v for k, v in same.items()):
+            found.add(shorter.steps)
+    return tuple(sorted(found))
+
+
 RECIPES = {**MAIN, **MORE, **LESSON_RUNS}
 
 

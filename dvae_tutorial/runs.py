@@ -7,8 +7,10 @@ again, or moving a slider back to a value already trained, loads the run instead
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -60,9 +62,38 @@ def run_key(settings: dict) -> str:
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
+def _cache_path(settings: dict):
+    return config.cache_dir() / "runs" / f"{settings['method']}-{run_key(settings)}.pt"
+
+
+class _KeepPrefixes:
+    """A training hook that saves the run's state after each of ``steps`` as the cached run of that many steps.
+
+    Training is the same step for step whatever the total number of steps (``recipes.prefix_steps``), so the
+    state after S steps *is* the S-step run: its weights, its history truncated to S steps, and the training
+    time up to then.  Runs already in the cache are left as they are.
+    """
+
+    def __init__(self, settings: dict, steps):
+        self.settings, self.started = settings, time.perf_counter()
+        self.paths = {s: _cache_path({**settings, "steps": s}) for s in steps}
+
+    def __call__(self, state) -> None:
+        from .train import _as_arrays
+
+        path = self.paths.get(state.step)
+        if path is None or path.exists():
+            return
+        model = copy.deepcopy(state.model).cpu().to(memory_format=torch.contiguous_format)
+        history = _as_arrays({k: v[:state.step] for k, v in state.history.items()})   # as fit returns it
+        files.save_live_run(path, model.eval(), history, {**self.settings, "steps": state.step},
+                            time.perf_counter() - self.started)
+
+
 def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int = 0, image_size: int = 32,
              architecture: str = "small", latent_dim: int = 10, batch_size: int = 128, lr: float = 1e-3,
-             dataset=None, cache: bool = True, progress: bool = True, device=None) -> LiveRun:
+             dataset=None, cache: bool = True, progress: bool = True, device=None,
+             keep_prefixes=()) -> LiveRun:
     """Train (or load the cached result of) one run of ``method`` on dSprites.
 
     Args:
@@ -71,6 +102,9 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
         hparams: the objective's hyper-parameters, e.g. ``{"beta": 4}``.
         image_size, architecture, latent_dim: the data and net (default: the small net on 32x32).
         dataset: a ``data.DSprites`` to train on (default: the full grid at ``image_size``).
+        keep_prefixes: step counts below ``steps`` whose runs (every other setting the same) are also wanted:
+            when this run trains, its state after that many steps goes to the cache as those runs, which
+            then load instead of training again (``recipes.prefix_steps`` finds them for a lesson run).
     """
     from .losses import make_objective
     from .train import run
@@ -78,7 +112,11 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
     settings = dict(method=method, hparams=hparams or {}, steps=steps, seed=seed, image_size=image_size,
                     architecture=architecture, latent_dim=latent_dim, batch_size=batch_size, lr=lr,
                     data=getattr(dataset, "cache_key", None) if dataset is not None else f"dsprites{image_size}")
-    path = config.cache_dir() / "runs" / f"{method}-{run_key(settings)}.pt"
+    keep_prefixes = sorted({int(s) for s in keep_prefixes})
+    if any(not 0 < s < steps for s in keep_prefixes):
+        raise ValueError(f"keep_prefixes must be step counts between 0 and steps = {steps} (the shorter runs "
+                         f"to keep while this one trains), got {keep_prefixes}")
+    path = _cache_path(settings)
     if cache and path.exists():
         try:
             build = make_objective(method, **(hparams or {})).build_model     # a VAE, a VQ-VAE or an InfoGAN
@@ -89,8 +127,10 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
 
             warnings.warn(f"ignoring the cached run ({err}); training it again", stacklevel=2)
     dataset = dataset if dataset is not None else _dataset(image_size)
+    keep = [s for s in keep_prefixes if cache and not _cache_path({**settings, "steps": s}).exists()]
+    hooks = dict(hooks=[_KeepPrefixes(settings, keep)], eval_every=math.gcd(*keep)) if keep else {}
     result = run(method, dataset, steps=steps, hparams=hparams, latent_dim=latent_dim, architecture=architecture,
-                 seed=seed, batch_size=batch_size, lr=lr, progress=progress, device=device)
+                 seed=seed, batch_size=batch_size, lr=lr, progress=progress, device=device, **hooks)
     model = result.model.cpu().to(memory_format=torch.contiguous_format)
     model.eval()
     history = {k: np.asarray(v) for k, v in result.history.items()}
@@ -139,11 +179,15 @@ def _report(k: int, n: int, run: LiveRun, name: str, value, seconds: float) -> N
 def recipe_run(name: str, fast: bool, progress: bool | None = None) -> LiveRun:
     """Train (or load from the cache) the lesson run ``name`` of ``recipes.LESSON_RUNS``.
 
+    Training it also keeps the shorter lesson runs it begins with (``recipes.prefix_steps``: lesson 05's
+    1,500-step VAE and beta-TCVAE are the first half of the course's 3,000-step runs).
+
     ``fast``: its fast-mode variant (``recipes.lesson``); a lesson passes ``config.FAST``.
     ``progress``: show the progress bar (default: in full mode only).
     """
     recipe = recipes.lesson(name, fast)
-    return live_run(**recipe.live_run_kwargs(), progress=not fast if progress is None else progress)
+    return live_run(**recipe.live_run_kwargs(), progress=not fast if progress is None else progress,
+                    keep_prefixes=recipes.prefix_steps(name, fast))
 
 
 def recipe_sweep(sweep_name: str, fast: bool) -> dict:

@@ -87,7 +87,8 @@ def test_pretrained_lessons_trains_every_lesson_recipe(monkeypatch, capsys, fast
 
     monkeypatch.setattr(runs, "live_run", record)
     assert cli.main(["pretrained", "lessons", "--no-progress"] + (["--fast"] if fast else [])) == 0
-    expected = [dict(recipes.lesson(n, fast).live_run_kwargs(), progress=False) for n in recipes.LESSON_RUNS]
+    expected = [dict(recipes.lesson(n, fast).live_run_kwargs(), progress=False,
+                     keep_prefixes=recipes.prefix_steps(n, fast)) for n in recipes.LESSON_RUNS]
     assert trained == expected
     assert capsys.readouterr().out.count("already in the cache") == len(recipes.LESSON_RUNS)
 
@@ -102,3 +103,15 @@ def test_a_beta_vae_at_beta_1_is_the_vae_so_its_slider_position_can_load_the_vae
         beta_vae = losses.make_objective("betavae", beta=beta)(output, x, step=0)
         assert set(beta_vae) == set(vae)
         assert torch.allclose(beta_vae["loss"], vae["loss"]) is same
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_prefix_steps_finds_the_shorter_runs_with_every_other_setting_equal(fast):
+    found = {name: recipes.prefix_steps(name, fast) for name in recipes.LESSON_RUNS}
+    short = recipes.lesson("vae-small32-1500steps", fast).steps
+    assert {name: steps for name, steps in found.items() if steps} == {"vae-small32": (short,),
+                                                                      "btcvae-beta6-small32": (short,)}
+    # FactorVAE's slow-discriminator run is shorter than the gamma = 40 run but learns D at another rate
+    assert recipes.lesson("factorvae-gamma40-slowdisc-small32-1500steps", fast).steps < \
+        recipes.lesson("factorvae-gamma40-small32", fast).steps
+    assert found["factorvae-gamma40-small32"] == ()

@@ -51,6 +51,31 @@ def test_sweep_second_call_loads_from_cache(ds32, tmp_path, monkeypatch, capsys)
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("method, hparams", [("btcvae", {"beta": 6}), ("factorvae", {"gamma": 10, "disc_hidden": 32})])
+def test_a_run_keeps_its_first_steps_as_the_shorter_run_with_the_same_numbers(ds32, tmp_path, monkeypatch, method,
+                                                                              hparams):
+    monkeypatch.setenv("DVAE_TUTORIAL_CACHE", str(tmp_path))
+    kwargs = dict(hparams=hparams, dataset=ds32, progress=False)
+    long = runs.live_run(method, steps=12, keep_prefixes=(4, 8), **kwargs)
+    kept = {s: runs.live_run(method, steps=s, **kwargs) for s in (4, 8)}
+    assert not long.from_cache and all(run.from_cache for run in kept.values())
+    for s, run in kept.items():
+        alone = runs.live_run(method, steps=s, cache=False, **kwargs)      # trained from scratch for s steps
+        assert run.settings == alone.settings and 0 < run.wall_time < long.wall_time
+        for (name, a), b in zip(run.model.state_dict().items(), alone.model.state_dict().values()):
+            assert torch.equal(a, b), name
+        assert set(run.history) == set(alone.history)
+        for term in alone.history:
+            np.testing.assert_array_equal(run.history[term], alone.history[term], err_msg=term)
+            np.testing.assert_array_equal(run.history[term], long.history[term][:s], err_msg=term)
+    assert not np.array_equal(long.history["loss"][:4], long.history["loss"][4:8])   # not a constant history
+
+
+def test_keep_prefixes_must_be_shorter_than_the_run():
+    with pytest.raises(ValueError, match="between 0 and steps = 5"):
+        runs.live_run("vae", steps=5, keep_prefixes=(5,))
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(values=()), "non-empty"),
     (dict(values=(1, 1)), "distinct"),
