@@ -70,12 +70,12 @@ class _KeepPrefixes:
     """A training hook that saves the run's state after each of ``steps`` as the cached run of that many steps.
 
     Training is the same step for step whatever the total number of steps (``recipes.prefix_steps``), so the
-    state after S steps *is* the S-step run: its weights, its history truncated to S steps, and the training
-    time up to then.  Runs already in the cache are left as they are.
+    state after S steps *is* the S-step run: its weights, its history truncated to S steps, and the seconds of
+    training up to then.  Runs already in the cache are left as they are.
     """
 
     def __init__(self, settings: dict, steps):
-        self.settings, self.started = settings, time.perf_counter()
+        self.settings = settings
         self.paths = {s: _cache_path({**settings, "steps": s}) for s in steps}
 
     def __call__(self, state) -> None:
@@ -86,8 +86,7 @@ class _KeepPrefixes:
             return
         model = copy.deepcopy(state.model).cpu().to(memory_format=torch.contiguous_format)
         history = _as_arrays({k: v[:state.step] for k, v in state.history.items()})   # as fit returns it
-        files.save_live_run(path, model.eval(), history, {**self.settings, "steps": state.step},
-                            time.perf_counter() - self.started)
+        files.save_live_run(path, model.eval(), history, {**self.settings, "steps": state.step}, state.wall_time)
 
 
 def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int = 0, image_size: int = 32,

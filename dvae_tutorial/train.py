@@ -117,6 +117,7 @@ class TrainState:
     objective: Objective
     history: dict             # name -> list of per-step values so far
     device: torch.device
+    wall_time: float = 0.0    # seconds of training so far (as TrainResult.wall_time counts them)
 
 
 @dataclass
@@ -484,7 +485,8 @@ class Trainer:
         self.model.eval()
         try:
             with torch.no_grad():
-                state = TrainState(step_count, self.model, self.objective, self.log.history, self.device)
+                state = TrainState(step_count, self.model, self.objective, self.log.history, self.device,
+                                   self.elapsed())
                 for hook in self.hooks:
                     values = hook(state)
                     if values:
