@@ -48,9 +48,6 @@ SETTINGS = [
 ]
 
 
-OBJECTIVE_TAGS = ("mws",)   # label words that change the objective only: the VAE of the same net has no such word
-
-
 class TimeBudget:
     """An evaluation hook that stops training (as the stop button does) once ``seconds`` have passed."""
 
@@ -68,23 +65,23 @@ def run_setting(setting, seed: int, seconds: float, datasets: dict, codes: int, 
     result = train.run(method, dataset, steps=max_steps, hparams=hparams, architecture=architecture, seed=seed,
                        batch_size=batch, eval_every=check_every, hooks=[TimeBudget(seconds)], progress=False)
     mig = evaluation.score(result.model, dataset, which=("mig",), n=codes, n_test=codes, seed=seed)["mig"]
-    return {"setting": label, "seed": seed, "steps": result.steps_done, "wall_time": result.wall_time, "mig": mig}
+    return {"setting": label, "method": method, "net": [architecture, size, batch], "seed": seed,
+            "steps": result.steps_done, "wall_time": result.wall_time, "mig": mig}
 
 
 def gaps(results: list[dict]) -> list[tuple[str, float, float]]:
-    """(setting, mean MIG gap to the VAE of the same net, smallest per-seed gap) for every non-VAE setting."""
-    by = {}
+    """(setting, mean MIG gap to the VAE of the same net, size and batch, smallest per-seed gap) for every
+    non-VAE setting that has such a VAE."""
+    migs, vae = {}, {}
     for r in results:
-        by.setdefault(r["setting"], {})[r["seed"]] = r["mig"]
+        migs.setdefault(r["setting"], {})[r["seed"]] = r["mig"]
+        if r["method"] == "vae":
+            vae.setdefault(tuple(r["net"]), {})[r["seed"]] = r["mig"]
+    nets = {r["setting"]: tuple(r["net"]) for r in results if r["method"] != "vae"}
     out = []
-    for label, migs in by.items():
-        if label.startswith("VAE"):
-            continue
-        net = " ".join(w for w in label.split(" ", 2)[-1].split() if w not in OBJECTIVE_TAGS)
-        base = by.get("VAE " + net) if label.count(" ") >= 2 else None
-        if not base:
-            continue
-        per_seed = [migs[s] - base[s] for s in migs if s in base]
+    for label, net in nets.items():
+        base = vae.get(net, {})
+        per_seed = [m - base[s] for s, m in migs[label].items() if s in base]
         if per_seed:
             out.append((label, float(np.mean(per_seed)), float(np.min(per_seed))))
     return out

@@ -67,22 +67,22 @@ def _cache_path(settings: dict):
 
 
 class _KeepPrefixes:
-    """A training hook that saves the run's state after each of ``steps`` as the cached run of that many steps.
+    """A training hook that saves the run's state after each step count of ``paths`` (step -> cache file) as
+    the cached run of that many steps.
 
     Training is the same step for step whatever the total number of steps (``recipes.prefix_steps``), so the
     state after S steps *is* the S-step run: its weights, its history truncated to S steps, and the seconds of
-    training up to then.  Runs already in the cache are left as they are.
+    training up to then.
     """
 
-    def __init__(self, settings: dict, steps):
-        self.settings = settings
-        self.paths = {s: _cache_path({**settings, "steps": s}) for s in steps}
+    def __init__(self, settings: dict, paths: dict):
+        self.settings, self.paths = settings, paths
 
     def __call__(self, state) -> None:
         from .train import _as_arrays
 
         path = self.paths.get(state.step)
-        if path is None or path.exists():
+        if path is None:
             return
         model = copy.deepcopy(state.model).cpu().to(memory_format=torch.contiguous_format)
         history = _as_arrays({k: v[:state.step] for k, v in state.history.items()})   # as fit returns it
@@ -126,8 +126,9 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
 
             warnings.warn(f"ignoring the cached run ({err}); training it again", stacklevel=2)
     dataset = dataset if dataset is not None else _dataset(image_size)
-    keep = [s for s in keep_prefixes if cache and not _cache_path({**settings, "steps": s}).exists()]
-    hooks = dict(hooks=[_KeepPrefixes(settings, keep)], eval_every=math.gcd(*keep)) if keep else {}
+    prefix_paths = {s: _cache_path({**settings, "steps": s}) for s in keep_prefixes} if cache else {}
+    missing = {s: p for s, p in prefix_paths.items() if not p.exists()}   # runs already cached stay as they are
+    hooks = dict(hooks=[_KeepPrefixes(settings, missing)], eval_every=math.gcd(*missing)) if missing else {}
     result = run(method, dataset, steps=steps, hparams=hparams, latent_dim=latent_dim, architecture=architecture,
                  seed=seed, batch_size=batch_size, lr=lr, progress=progress, device=device, **hooks)
     model = result.model.cpu().to(memory_format=torch.contiguous_format)
