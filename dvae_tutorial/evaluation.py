@@ -139,15 +139,19 @@ def score(model, dataset, which=("mig", "sap", "factor_vae", "beta_vae", "dci"),
 
 
 def protocol_scores(model, dataset, which=("mig", "sap", "dci", "beta_vae", "factor_vae"),
-                    protocol: dict | None = None) -> dict:
-    """The scores of ``model`` on ``dataset`` under ``protocol`` (default ``SCORE_PROTOCOL``; floats, 6 digits)."""
+                    protocol: dict | None = None, dci_jobs: int | None = None) -> dict:
+    """The scores of ``model`` on ``dataset`` under ``protocol`` (default ``SCORE_PROTOCOL``; floats, 6 digits).
+
+    ``dci_jobs``: processes for DCI's per-factor trees (``metrics.dci``'s ``n_jobs``; None: every core this
+    process may use).  The scores do not depend on it.
+    """
     p, out = protocol or SCORE_PROTOCOL, {}
     plain = [m for m in which if m in ("mig", "sap")]
     if plain:
         out.update(score(model, dataset, which=plain, n=p["codes"], n_test=p["codes_test"], seed=p["seed"]))
     if "dci" in which:
         out.update(score(model, dataset, which=("dci",), n=p["dci_codes"], n_test=p["dci_codes_test"],
-                         seed=p["seed"]))
+                         seed=p["seed"], n_jobs=dci_jobs))
     interventions = [m for m in which if m in ("beta_vae", "factor_vae")]
     if interventions:
         out.update(score(model, dataset, which=interventions, seed=p["seed"], n_train=p["intervention_train"],

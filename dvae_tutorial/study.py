@@ -70,12 +70,14 @@ def load_dataset(name: str, image_size: int):
 
 
 def run_one(recipe: Recipe, seed: int, run_dir, *, protocol: dict | None = None, metrics=METRICS, dataset=None,
-            device=None, chunk_steps: int | None = None, on_chunk=None, progress: bool = False) -> dict:
+            device=None, chunk_steps: int | None = None, on_chunk=None, progress: bool = False,
+            dci_jobs: int | None = None) -> dict:
     """Train ``recipe`` with ``seed`` into ``run_dir`` (resuming its checkpoint if there is one) and score it.
 
     ``chunk_steps``: train in chunks of this many steps, calling ``on_chunk(steps_done)`` after each
     chunk's checkpoint is written (the Ray sweep reports it to Tune); the numbers are the same as in one go.
-    ``protocol``: the scores' sample sizes (default ``evaluation.SCORE_PROTOCOL``); ``metrics``: which.
+    ``protocol``: the scores' sample sizes (default ``evaluation.SCORE_PROTOCOL``); ``metrics``: which;
+    ``dci_jobs``: processes for DCI's trees (None: every core; the scores do not depend on it).
     Returns the study's row for this run (see the module docstring); raises what training raises.
     """
     from .evaluation import SCORE_PROTOCOL, protocol_scores
@@ -104,7 +106,8 @@ def run_one(recipe: Recipe, seed: int, run_dir, *, protocol: dict | None = None,
         if done >= recipe.steps:
             break
     summary = history_summary(result.history)
-    scores = protocol_scores(result.model.cpu(), dataset, which=tuple(metrics), protocol=protocol or SCORE_PROTOCOL)
+    scores = protocol_scores(result.model.cpu(), dataset, which=tuple(metrics), protocol=protocol or SCORE_PROTOCOL,
+                             dci_jobs=dci_jobs)
     weight = MAIN_WEIGHT[recipe.method]
     return {"recipe": recipe.name, "method": recipe.method, "weight": weight,
             "value": None if weight is None else float(recipe.hparams[weight]), "seed": int(seed),
@@ -176,7 +179,9 @@ def _worker_init(threads: int) -> None:
 
 
 def _worker_run(recipe: Recipe, seed: int, run_dir: str, protocol: dict, metrics, device) -> dict:
-    return run_one(recipe, seed, run_dir, protocol=protocol, metrics=metrics, device=device)
+    # DCI's trees in this process: the study already runs one process per job, and a worker that had started
+    # joblib's processes for them waited on them at its exit, which left the study hanging after its last run
+    return run_one(recipe, seed, run_dir, protocol=protocol, metrics=metrics, device=device, dci_jobs=1)
 
 
 def run_study(recipes=None, seeds=SEEDS, *, path=None, runs_dir="build/study", jobs: int = 1,

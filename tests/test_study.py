@@ -2,6 +2,8 @@
 import dataclasses
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -69,6 +71,26 @@ def test_in_parallel_a_failed_run_is_reported_and_the_others_recorded(tmp_path):
                           protocol=TINY_PROTOCOL, metrics=FAST_METRICS, progress=False)
     assert list(out["failed"]) == ["vae-broken-seed0"] and "beta" in out["failed"]["vae-broken-seed0"]
     assert [(r["recipe"], r["seed"]) for r in study.load(path)] == [(good.name, 0)]
+
+
+@pytest.mark.slow
+def test_in_parallel_with_dci_the_study_returns_after_its_last_run(tmp_path):
+    # A worker that had fitted DCI's trees in joblib processes waited on them when it exited, so the study hung
+    # after its last run (minutes, until joblib's idle processes timed out).  The study runs in a child process
+    # with a deadline: a hang fails this test instead of stalling the suite.
+    path, runs = str(tmp_path / "study.json"), str(tmp_path / "runs")
+    code = (
+        "import dataclasses\n"
+        "from dvae_tutorial import study\n"
+        "vae = dataclasses.replace(study.VAE_SMALL, steps=4, batch_size=32, dataset='dsprites-small')\n"
+        f"out = study.run_study([vae], seeds=(0, 1), path={path!r}, runs_dir={runs!r}, jobs=2, "
+        f"protocol={TINY_PROTOCOL!r}, metrics=('mig', 'dci'), progress=False)\n"
+        "assert out['failed'] == {}, out\n"
+        f"print(' '.join(str(r['seed']) for r in study.load({path!r})))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=150)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0", "1"]
+    assert all(0 <= r["dci_disentanglement"] <= 1 for r in study.load(path))
 
 
 def test_the_command_line_runs_the_chosen_recipes_and_seeds(tmp_path, monkeypatch, capsys):
