@@ -31,6 +31,8 @@ SETTINGS = [
     # Chen et al. 2018's main-text estimator of log q(z), minibatch weighted sampling (the course trains with MSS)
     ("beta-TCVAE 6 small/32 mws", "btcvae", {"beta": 6, "estimator": "mws"}, "small", 32, 128),
     ("beta-TCVAE 10 small/32 mws", "btcvae", {"beta": 10, "estimator": "mws"}, "small", 32, 128),
+    ("beta-TCVAE 15 small/32 mws", "btcvae", {"beta": 15, "estimator": "mws"}, "small", 32, 128),
+    ("beta-TCVAE 20 small/32 mws", "btcvae", {"beta": 20, "estimator": "mws"}, "small", 32, 128),
     ("VAE small/32 b256", "vae", {}, "small", 32, 256),
     ("beta-TCVAE 6 small/32 b256", "btcvae", {"beta": 6}, "small", 32, 256),
     ("beta-TCVAE 10 small/32 b256", "btcvae", {"beta": 10}, "small", 32, 256),
