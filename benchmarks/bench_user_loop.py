@@ -55,9 +55,11 @@ from dvae_tutorial.denormals import flush_denormals
 
 REPO = Path(__file__).resolve().parents[1]
 # the last figures measured with the reference loop side by side (issue 15: CLI vs their loop, three runs)
-LAST_MEASURED = ("2026-12-01", "AMD EPYC, 2 cores, torch 2.13 CPU, idle, three side-by-side runs",
-                 "CLI 485-564 (fresh net) / 477-558 (trained net) vs reference 369-413 / 351-417 images/s: "
-                 "1.25-1.52x / 1.21-1.51x; the net alone (no loop overhead) 1.41-1.50x / 1.36-1.37x the reference")
+LAST_MEASURED = ("2026-12-02", "Intel Xeon (family 6 model 167, AVX-512), 2 cores, torch 2.13 CPU, idle, three "
+                 "side-by-side runs",
+                 "CLI 1047-1116 (fresh net) / 1046-1170 (trained net) vs reference 918-1361 / 741-1002 images/s: "
+                 "0.77-1.22x / 1.17-1.41x; the net alone (no loop overhead) 0.86-1.15x / 1.18-1.43x the reference "
+                 "(2026-12-01, AMD EPYC: CLI 1.25-1.52x / 1.21-1.51x, net alone 1.41-1.50x / 1.36-1.37x)")
 
 
 # --------------------------------------------------------------------------------------------------
