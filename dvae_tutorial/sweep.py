@@ -97,8 +97,11 @@ def trial(config: dict) -> None:
         if done < recipe.steps:
             tune.report({"step": done}, checkpoint=tune.Checkpoint.from_directory(str(run_dir)))
 
+    # DCI's trees use the trial's CPUs, as training does (by default they would start a process per core of the
+    # machine, whatever Tune gave the trial; study._worker_run keeps them in-process for the same reason)
     row = study.run_one(recipe, seed, run_dir, protocol=config["protocol"], metrics=config["metrics"],
-                        chunk_steps=config["checkpoint_every"], on_chunk=report_chunk)
+                        chunk_steps=config["checkpoint_every"], on_chunk=report_chunk,
+                        dci_jobs=max(1, int(config["threads"])))
     scalars = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     tune.report({"step": row["steps"], **scalars, "row": json.dumps(row)},
                 checkpoint=tune.Checkpoint.from_directory(str(run_dir)))
