@@ -47,6 +47,7 @@ SETTINGS = [
     ("beta-TCVAE 10 burgess/32", "btcvae", {"beta": 10}, "burgess", 32, 128),
     ("VAE burgess/64", "vae", {}, "burgess", 64, 64),
     ("beta-TCVAE 6 burgess/64", "btcvae", {"beta": 6}, "burgess", 64, 64),
+    ("beta-TCVAE 10 burgess/64 mws", "btcvae", {"beta": 10, "estimator": "mws"}, "burgess", 64, 64),
 ]
 
 
@@ -61,14 +62,17 @@ class TimeBudget:
             raise KeyboardInterrupt
 
 
-def run_setting(setting, seed: int, seconds: float, datasets: dict, codes: int, check_every: int, max_steps: int):
+def run_setting(setting, seed: int, seconds: float, datasets: dict, codes: int, check_every: int, max_steps: int,
+                precision: str = "auto"):
     label, method, hparams, architecture, size, batch = setting
     dataset = datasets[size]
     result = train.run(method, dataset, steps=max_steps, hparams=hparams, architecture=architecture, seed=seed,
-                       batch_size=batch, eval_every=check_every, hooks=[TimeBudget(seconds)], progress=False)
+                       batch_size=batch, eval_every=check_every, hooks=[TimeBudget(seconds)], progress=False,
+                       precision=precision)
     mig = evaluation.score(result.model, dataset, which=("mig",), n=codes, n_test=codes, seed=seed)["mig"]
     return {"setting": label, "method": method, "net": [architecture, size, batch], "seed": seed,
-            "steps": result.steps_done, "wall_time": result.wall_time, "mig": mig}
+            "steps": result.steps_done, "wall_time": result.wall_time, "mig": mig,
+            "precision": result.config["precision"]}
 
 
 def gaps(results: list[dict]) -> list[tuple[str, float, float]]:
@@ -99,6 +103,8 @@ def main(argv=None):
     parser.add_argument("--check-every", type=int, default=50, help="steps between clock readings")
     parser.add_argument("--max-steps", type=int, default=10**6)
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="the convolutions' arithmetic (train.fit's precision) [auto: bf16 on a CPU with AMX]")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 s, one seed, two settings, sub-grid")
     args = parser.parse_args(argv)
 
@@ -118,10 +124,10 @@ def main(argv=None):
     for setting in settings:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             r = run_setting(setting, seed, 60 * args.minutes, datasets, args.codes, args.check_every,
-                            args.max_steps)
+                            args.max_steps, args.precision)
             results.append(r)
-            print(f"{r['setting']:<28} seed {seed}: {r['steps']:>6} steps in {r['wall_time']:5.0f} s, "
-                  f"MIG {r['mig']:.3f}", flush=True)
+            print(f"{r['setting']:<28} seed {seed}: {r['steps']:>6} steps in {r['wall_time']:5.0f} s "
+                  f"({r['precision']}), MIG {r['mig']:.3f}", flush=True)
 
     print(f"\nmachine: {machine['cpu']}, {machine['cores']} cores, {machine['torch_threads']} torch threads, "
           f"torch {machine['torch']}; {args.minutes:g} min per run, {args.seeds} seeds, MIG on {args.codes} codes")

@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from dvae_tutorial import data, losses, models, pretrained, runs, train
+from dvae_tutorial import precision as precisions
 from dvae_tutorial.denormals import flush_denormals
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,17 +76,17 @@ def cli_wall_time(out: Path, steps: int, dataset: str, extra=()) -> float:
     return json.loads((out / "config.json").read_text())["wall_time"]
 
 
-def cli_rate(s1: int, s2: int, dataset: str, work: Path, trained: bool) -> float:
+def cli_rate(s1: int, s2: int, dataset: str, work: Path, trained: bool, precision: str) -> float:
     times = []
     for steps in (s1, s2):
-        out = work / f"cli-{'trained' if trained else 'fresh'}-{steps}"
-        extra = ()
+        out = work / f"cli-{'trained' if trained else 'fresh'}-{precision}-{steps}"
+        extra = ("--precision", precision)
         if trained:   # a one-step run folder, its weights replaced by the shipped model's, then resumed
-            cli_wall_time(out, 1, dataset)
+            cli_wall_time(out, 1, dataset, extra)
             checkpoint = train.load_checkpoint(out)
             checkpoint["model"] = pretrained.load("btcvae").state_dict()
             train.save_checkpoint(out, checkpoint)
-            steps, extra = steps + 1, ("--resume",)
+            steps, extra = steps + 1, extra + ("--resume",)
         times.append(cli_wall_time(out, steps, dataset, extra))
     return (s2 - s1) * 64 / (times[1] - times[0])
 
@@ -105,8 +106,9 @@ def live_run_rate(s1: int, s2: int, dataset, trained_steps: int) -> tuple[float,
     return (s2 - s1) * 128 / (fresh[1] - fresh[0]), (s2 - s1) * 128 / (later[1] - later[0])
 
 
-def net_alone_rate(s1: int, s2: int, images: torch.Tensor, trained: bool) -> float:
-    """Images/s of forward + loss + backward + Adam of the Burgess net on one in-memory batch ``(64, 1, 64, 64)``."""
+def net_alone_rate(s1: int, s2: int, images: torch.Tensor, trained: bool, precision: str) -> float:
+    """Images/s of forward + loss + backward + Adam of the Burgess net on one in-memory batch ``(64, 1, 64, 64)``,
+    its convolutions in ``precision`` ("fp32" or "bf16", as ``train.fit`` runs them)."""
     torch.manual_seed(0)
     model = pretrained.load("btcvae") if trained else models.VAE()
     model = model.to(memory_format=torch.channels_last)
@@ -117,7 +119,9 @@ def net_alone_rate(s1: int, s2: int, images: torch.Tensor, trained: bool) -> flo
 
     def steps(first: int, last: int):
         for step in range(first, last):
-            terms = objective(model(x, sample=True), x, step)
+            with precisions.autocast(precision, "cpu"):
+                output = model(x, sample=True)
+            terms = objective(output, x, step)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()
@@ -228,44 +232,52 @@ def main(argv=None):
     ds64 = data.DSprites.small() if small else data.DSprites()        # rendered (once) before any clock runs
     ds32 = data.DSprites.small(image_size=32) if small else data.DSprites(image_size=32)
     machine = train.machine()
-    rows = []
+    auto = precisions.resolve("auto", "cpu", models.VAE())         # what the CLI and live_run train in here
+    precisions_run = ["fp32"] + (["bf16"] if auto == "bf16" else [])
+    rows = []                                                        # (path, net, setting, precision, images/s)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         s1, s2 = args.steps
-        rows.append(("cli", "fresh", "burgess 64x64, batch 64", cli_rate(s1, s2, args.dataset, work, False)))
-        rows.append(("cli", "trained", "burgess 64x64, batch 64", cli_rate(s1, s2, args.dataset, work, True)))
+        for precision in [auto] + [p for p in precisions_run if p != auto]:     # the default first
+            path = "cli" if precision == auto else f"cli --precision {precision}"
+            for state in ("fresh", "trained"):
+                rows.append((path, state, "burgess 64x64, batch 64", precision,
+                             cli_rate(s1, s2, args.dataset, work, state == "trained", precision)))
         batch = ds64.images(np.sort(np.random.default_rng(0).choice(len(ds64), size=64, replace=False)))
-        for state in ("fresh", "trained"):
-            rows.append(("net alone", state, "burgess 64x64, batch 64", net_alone_rate(s1, s2, batch, state == "trained")))
+        for precision in precisions_run:
+            for state in ("fresh", "trained"):
+                rows.append(("net alone", state, "burgess 64x64, batch 64", precision,
+                             net_alone_rate(s1, s2, batch, state == "trained", precision)))
         fresh, later = live_run_rate(*args.live_steps, ds32, args.trained_steps)
-        rows.append(("runs.live_run", "fresh", "small 32x32, batch 128", fresh))
-        rows.append(("runs.live_run", f"trained {args.trained_steps} steps", "small 32x32, batch 128", later))
+        rows.append(("runs.live_run", "fresh", "small 32x32, batch 128", auto, fresh))
+        rows.append(("runs.live_run", f"trained {args.trained_steps} steps", "small 32x32, batch 128", auto, later))
         if args.reference is not None:
             rng = np.random.default_rng(0)
             idx = np.sort(rng.choice(len(ds64), size=min(args.reference_images, len(ds64)), replace=False))
             images = ds64.images(idx)[:, 0].to(torch.uint8).numpy()
             for state in ("fresh", "trained"):
-                rows.append(("reference", state, "burgess 64x64, batch 64",
+                rows.append(("reference", state, "burgess 64x64, batch 64", "fp32",
                              reference_rate(args.reference, work, images, s1, s2, state == "trained")))
 
     print(f"machine: {machine['cpu']}, {machine['cores']} cores, {machine['torch_threads']} torch threads, "
-          f"torch {machine['torch']}, python {machine['python']}")
+          f"torch {machine['torch']}, python {machine['python']}; Intel AMX: "
+          f"{'yes' if precisions.cpu_has_amx() else 'no'}, so --precision auto trains in {auto}")
     print(f"data: {args.dataset}; 64x64 rows time steps {args.steps[1]} - {args.steps[0]}, "
           f"live_run rows {args.live_steps[1]} - {args.live_steps[0]}")
-    reference = {state: rate for path, state, _, rate in rows if path == "reference"}
-    print(f"{'path':<15} {'net':<18} {'setting':<24} {'images/s':>9} {'vs reference':>13}")
-    for path, state, setting, rate in rows:
-        ratio = reference.get(state) if path in ("cli", "net alone") else None
-        print(f"{path:<15} {state:<18} {setting:<24} {rate:>9.0f} "
+    reference = {state: rate for path, state, _, _, rate in rows if path == "reference"}
+    print(f"{'path':<24} {'net':<18} {'setting':<24} {'convs':<6} {'images/s':>9} {'vs reference':>13}")
+    for path, state, setting, precision, rate in rows:
+        ratio = reference.get(state) if path.startswith(("cli", "net alone")) else None
+        print(f"{path:<24} {state:<18} {setting:<24} {precision:<6} {rate:>9.0f} "
               f"{(f'{rate / ratio:.2f}x' if ratio else ''):>13}")
-    alone = {state: rate for path, state, _, rate in rows if path == "net alone"}
     for state, ratio in reference.items():
-        cli = next(rate for path, s, _, rate in rows if path == "cli" and s == state)
-        outside = 1 - cli / alone[state]
-        print(f"{state} net: the CLI spends " + (f"{100 * outside:.0f}% of its time outside the net's own kernels"
-              if outside > 0.02 else "no measurable time outside the net's own kernels") +
-              f"; a loop with no overhead at all would run {alone[state] / ratio:.2f}x the reference, so 2x needs "
-              f"kernels {2 * ratio / alone[state]:.2f}x faster than these")
+        cli = next(rate for path, s, _, _, rate in rows if path == "cli" and s == state)
+        alone = next(rate for path, s, _, p, rate in rows if path == "net alone" and s == state and p == auto)
+        outside = 1 - cli / alone
+        print(f"{state} net: the CLI ({auto}) spends " + (f"{100 * outside:.0f}% of its time outside the net's own "
+              f"kernels" if outside > 0.02 else "no measurable time outside the net's own kernels") +
+              f"; a loop with no overhead at all would run {alone / ratio:.2f}x the reference"
+              + ("" if cli >= 2 * ratio else f", so 2x needs kernels {2 * ratio / alone:.2f}x faster than these"))
     if not reference:
         date, where, figures = LAST_MEASURED
         print(f"reference not run (give --reference CHECKOUT); last measured {date} on {where}: {figures}")

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .precision import full_precision
+
 __all__ = ["ARCHITECTURES", "Encoder", "Decoder", "VAE", "VAEOutput", "Discriminator", "permute_dims",
            "sample_gaussian"]
 
@@ -81,7 +83,9 @@ class Encoder(nn.Module):
         self.latent_dim = latent_dim
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.fc(self.conv(x)).chunk(2, dim=1)
+        h = self.conv(x)
+        with full_precision(h):          # under autocast only the convolutions run in bfloat16 (see precision)
+            mu, logvar = self.fc(h.to(self.fc[1].weight.dtype)).chunk(2, dim=1)
         return mu, logvar
 
 
@@ -110,10 +114,11 @@ class Decoder(nn.Module):
         self.deconv = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(z)
+        with full_precision(z):          # under autocast only the convolutions run in bfloat16 (see precision)
+            h = self.fc(z)
         if self.deconv[0].weight.is_contiguous(memory_format=torch.channels_last):
             h = h.contiguous(memory_format=torch.channels_last)   # match a channels_last model (faster on CPU)
-        return self.deconv(h)
+        return self.deconv(h).to(self.deconv[-1].weight.dtype)     # float32 logits from a bfloat16 conv
 
 
 class VAEOutput(NamedTuple):
@@ -152,7 +157,12 @@ class VAE(nn.Module):
     ``sample=False`` decodes the mean instead.  The choice is always this explicit argument: nothing
     depends on ``model.train()`` / ``model.eval()``.  ``model.encode(x)`` gives ``(mu, logvar)``;
     ``mu`` is the representation the disentanglement metrics use.
+
+    ``low_precision_convs``: under ``torch.autocast`` only the conv stacks run in low precision; mu,
+    logvar, z and the logits are float32 (``precision``).
     """
+
+    low_precision_convs = True
 
     def __init__(self, latent_dim: int = 10, in_channels: int = 1, image_size: int = 64,
                  architecture: str = "burgess"):

@@ -101,6 +101,8 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
         hparams: the objective's hyper-parameters, e.g. ``{"beta": 4}``.
         image_size, architecture, latent_dim: the data and net (default: the small net on 32x32).
         dataset: a ``data.DSprites`` to train on (default: the full grid at ``image_size``).
+        device: where to train (default ``config.choose_device()``); the convolutions run in ``train.fit``'s
+            default precision, ``"auto"`` (bfloat16 on a CPU with Intel AMX, else float32; ``precision``).
         keep_prefixes: step counts below ``steps`` whose runs (every other setting the same) are also wanted:
             when this run trains, its state after that many steps goes to the cache as those runs, which
             then load instead of training again (``recipes.prefix_steps`` finds them for a lesson run).

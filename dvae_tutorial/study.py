@@ -98,6 +98,7 @@ def run_one(recipe: Recipe, seed: int, run_dir, *, protocol: dict | None = None,
                            latent_dim=recipe.latent_dim, architecture=recipe.architecture, seed=seed,
                            batch_size=recipe.batch_size, lr=recipe.lr, device=device, checkpoint_dir=Path(run_dir),
                            checkpoint_every=chunk, resume=True, progress=progress,
+                           precision="fp32",   # the study's protocol on every CPU: its 70 runs trained in float32
                            extra_config={"recipe": recipe.name})
         if result.interrupted:
             raise KeyboardInterrupt(f"{run_name(recipe, seed)} interrupted after {result.steps_done} steps; "
