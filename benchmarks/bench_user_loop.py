@@ -7,7 +7,8 @@ Rows, all beta-TCVAE (beta = 6, minibatch stratified sampling):
 
 - ``cli``: ``python -m dvae_tutorial train --method btcvae --beta 6 --batch-size 64`` in a fresh
   process, on the full 64x64 dSprites (its defaults: Burgess et al. 2018 net, 10% held out,
-  checkpoints every 1000 steps, progress bar on);
+  checkpoints every 1000 steps, progress bar on, ``--precision auto``: bfloat16 convolutions on a
+  CPU with Intel AMX); where auto means bf16, ``cli --precision fp32`` is timed too;
 - ``cli, trained net``: the same command with ``--resume`` from a run folder whose weights were
   replaced by the shipped ``btcvae`` model (trained 12,000 steps): a trained decoder makes
   subnormal floats that a fresh one does not;
@@ -15,7 +16,8 @@ Rows, all beta-TCVAE (beta = 6, minibatch stratified sampling):
   set), fresh, and ``trained`` continuing from a net trained ``--trained-steps`` steps first;
 - ``net alone``: forward, the beta-TCVAE loss, backward and the fused Adam step of the same
   Burgess net on one batch of 64 images held in memory, in a bare loop (no data loading, no
-  history, no checks; subnormals flushed as in ``train.fit``), fresh and with the shipped weights:
+  history, no checks; subnormals flushed as in ``train.fit``), fresh and with the shipped weights, in
+  float32 and (on an AMX CPU) with bfloat16 convolutions:
   the time any loop on these PyTorch
   kernels must spend.  ``net alone / reference`` is therefore the most that removing every
   overhead can give; 2x the reference needs more than that only if the kernels themselves
@@ -56,11 +58,12 @@ from dvae_tutorial.denormals import flush_denormals
 
 REPO = Path(__file__).resolve().parents[1]
 # the last figures measured with the reference loop side by side (issue 15: CLI vs their loop, three runs)
-LAST_MEASURED = ("2026-12-02", "Intel Xeon (family 6 model 167, AVX-512), 2 cores, torch 2.13 CPU, idle, three "
-                 "side-by-side runs",
-                 "CLI 1047-1116 (fresh net) / 1046-1170 (trained net) vs reference 918-1361 / 741-1002 images/s: "
-                 "0.77-1.22x / 1.17-1.41x; the net alone (no loop overhead) 0.86-1.15x / 1.18-1.43x the reference "
-                 "(2026-12-01, AMD EPYC: CLI 1.25-1.52x / 1.21-1.51x, net alone 1.41-1.50x / 1.36-1.37x)")
+LAST_MEASURED = ("2026-12-02", "Intel Xeon (family 6 model 167, AVX-512, AMX), 2 cores, torch 2.13 CPU, idle, "
+                 "three side-by-side runs",
+                 "CLI in bf16 (the default there) 1528-1842 (fresh net) / 1712-2006 (trained net) vs reference "
+                 "873-1168 / 712-855 images/s: 1.53-2.11x / 2.35-2.46x; CLI --precision fp32 0.93-1.21x / "
+                 "1.14-1.60x; the net alone in bf16 2.07-2.82x / 2.62-3.47x (2026-12-01, AMD EPYC, no AMX, fp32: "
+                 "CLI 1.25-1.52x / 1.21-1.51x, net alone 1.41-1.50x / 1.36-1.37x)")
 
 
 # --------------------------------------------------------------------------------------------------

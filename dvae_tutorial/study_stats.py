@@ -22,6 +22,14 @@ METRIC_BOUNDS = {"mig": (0.0, 1.0), "sap": (0.0, 1.0), "factor_vae": (0.0, 1.0),
                  "dci_informativeness_train": (0.0, 1.0), "dci_informativeness_test": (0.0, 1.0)}
 
 
+# The least half-width of a band for a score in [0, 1]. The same model's MIG moves by about 0.01 from one sample
+# of 10,000 codes to another, and one recipe and seed trained on two CPUs, with 1 or 2 threads, or with float32 or
+# bfloat16 convolutions, ends at scores that differ by a few hundredths where nothing is learnt (lesson 04's
+# FactorVAE at gamma = 100: 0.003-0.020 over the study's seeds, 0.038 with bfloat16 convolutions) and by more
+# where something is.
+SCORE_FLOOR = 0.05
+
+
 def values(rows, recipe: str, metric: str) -> np.ndarray:
     """The scores ``metric`` of ``recipe``'s runs, ordered by seed: shape ``(n_seeds,)``."""
     runs = sorted((r for r in rows if r["recipe"] == recipe and r.get(metric) is not None), key=lambda r: r["seed"])
@@ -32,8 +40,9 @@ def values(rows, recipe: str, metric: str) -> np.ndarray:
 class ExpectedRange:
     """One recipe's score over its seeds: ``n`` seeds, ``mean`` and ``sd`` (ddof = 1), ``low`` / ``high`` the
     smallest and largest, and ``band`` = (low - w, high + w) within the metric's bounds, w = max(2 sd, 10% of
-    |mean|) (the floor keeps a nearly constant quantity, such as a KL held at its target C, from a band narrower
-    than the differences between CPUs): where a run of the same recipe with another seed is expected to land."""
+    |mean|, and for a score in [0, 1] ``SCORE_FLOOR``) (the floors keep a nearly constant quantity, such as a KL
+    held at its target C or the MIG of a model whose latents all collapsed, from a band narrower than the
+    differences between CPUs): where a run of the same recipe with another seed is expected to land."""
 
     recipe: str
     metric: str
@@ -74,7 +83,7 @@ def expected(rows, recipe: str, metric: str) -> ExpectedRange:
                          f"`python -m dvae_tutorial pretrained study {recipe}`)")
     mean, sd = float(v.mean()), float(v.std(ddof=1))
     bounds = METRIC_BOUNDS.get(metric, (-np.inf, np.inf))
-    widen = max(2 * sd, 0.1 * abs(mean))
+    widen = max(2 * sd, 0.1 * abs(mean), SCORE_FLOOR if metric in METRIC_BOUNDS else 0.0)
     band = (max(bounds[0], float(v.min()) - widen), min(bounds[1], float(v.max()) + widen))
     return ExpectedRange(recipe, metric, len(v), mean, sd, float(v.min()), float(v.max()), band)
 

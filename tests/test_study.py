@@ -162,6 +162,12 @@ def test_expected_range_is_the_seeds_spread_widened_by_two_sd_within_the_metrics
     assert "0.100-0.300 over 3 seeds" in str(a) and a.span(".2f") == "0.10-0.30 (0.20 ± 0.10, 3 seeds)"
     kl = study_stats.expected([{"recipe": "c", "seed": s, "kl": v} for s, v in enumerate((19.9, 20.0, 20.1))], "c", "kl")
     assert kl.band == pytest.approx((17.9, 22.1))              # 10% of the mean when 2 sd is smaller; no bounds on a KL
+    # a score near 0 with a tiny spread (latents that all collapsed): the band is at least SCORE_FLOOR wide each side
+    flat = study_stats.expected(_rows({"d": [0.003, 0.010, 0.020]}), "d", "mig")
+    assert flat.band == pytest.approx((0.0, 0.020 + study_stats.SCORE_FLOOR))
+    flat.check(0.038)
+    with pytest.raises(AssertionError, match="d mig = 0.200 lies outside 0.000-0.070"):
+        flat.check(0.2)
     with pytest.raises(ValueError, match="holds 0 run.*rebuild it"):
         study_stats.expected(rows, "c", "mig")
 
