@@ -92,7 +92,7 @@ class _KeepPrefixes:
 def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int = 0, image_size: int = 32,
              architecture: str = "small", latent_dim: int = 10, batch_size: int = 128, lr: float = 1e-3,
              dataset=None, cache: bool = True, progress: bool = True, device=None,
-             keep_prefixes=()) -> LiveRun:
+             keep_prefixes=(), precision: str = "fp32") -> LiveRun:
     """Train (or load the cached result of) one run of ``method`` on dSprites.
 
     Args:
@@ -101,8 +101,12 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
         hparams: the objective's hyper-parameters, e.g. ``{"beta": 4}``.
         image_size, architecture, latent_dim: the data and net (default: the small net on 32x32).
         dataset: a ``data.DSprites`` to train on (default: the full grid at ``image_size``).
-        device: where to train (default ``config.choose_device()``); the convolutions run in ``train.fit``'s
-            default precision, ``"auto"`` (bfloat16 on a CPU with Intel AMX, else float32; ``precision``).
+        device: where to train (default ``config.choose_device()``).
+        precision: the convolutions' arithmetic (``train.fit``'s ``precision``).  float32 by default, unlike
+            ``train.fit``: the lessons check their runs against the seed study's, trained in float32, and
+            bfloat16 moves a run that balances on an edge (lesson 04's FactorVAE at gamma = 100 kept a KL of
+            29 nats where the study's seeds kept 0.03-13.5) out of the study's spread.  ``"auto"`` or
+            ``"bf16"`` train faster on a CPU with Intel AMX and are cached apart from float32 runs.
         keep_prefixes: step counts below ``steps`` whose runs (every other setting the same) are also wanted:
             when this run trains, its state after that many steps goes to the cache as those runs, which
             then load instead of training again (``recipes.prefix_steps`` finds them for a lesson run).
@@ -113,6 +117,14 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
     settings = dict(method=method, hparams=hparams or {}, steps=steps, seed=seed, image_size=image_size,
                     architecture=architecture, latent_dim=latent_dim, batch_size=batch_size, lr=lr,
                     data=getattr(dataset, "cache_key", None) if dataset is not None else f"dsprites{image_size}")
+    if precision != "fp32":
+        from .precision import resolve
+
+        channels = dataset.observation_shape[0] if dataset is not None else 1
+        probe = make_objective(method, **(hparams or {})).build_model(
+            latent_dim=latent_dim, in_channels=channels, image_size=image_size, architecture=architecture)
+        if resolve(precision, config.choose_device(device), probe) == "bf16":
+            settings["precision"] = "bf16"   # float32 runs keep the cache keys they had before precision existed
     keep_prefixes = sorted({int(s) for s in keep_prefixes})
     if any(not 0 < s < steps for s in keep_prefixes):
         raise ValueError(f"keep_prefixes must be step counts between 0 and steps = {steps} (the shorter runs "
@@ -132,7 +144,8 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
     missing = {s: p for s, p in prefix_paths.items() if not p.exists()}   # runs already cached stay as they are
     hooks = dict(hooks=[_KeepPrefixes(settings, missing)], eval_every=math.gcd(*missing)) if missing else {}
     result = run(method, dataset, steps=steps, hparams=hparams, latent_dim=latent_dim, architecture=architecture,
-                 seed=seed, batch_size=batch_size, lr=lr, progress=progress, device=device, **hooks)
+                 seed=seed, batch_size=batch_size, lr=lr, progress=progress, device=device,
+                 precision=settings.get("precision", "fp32"), **hooks)
     model = result.model.cpu().to(memory_format=torch.contiguous_format)
     model.eval()
     history = {k: np.asarray(v) for k, v in result.history.items()}

@@ -122,3 +122,25 @@ def test_command_line_precision(tmp_path, capsys):
     assert cli.main(["train", "--method", "vqvae", "--fast", "--steps", "3", "--image-size", "32",
                      "--precision", "bf16", "--no-progress", "--out", str(tmp_path / "vq")]) != 0
     assert "VQVAE of --method vqvae would run whole in bfloat16. Use --precision fp32" in capsys.readouterr().err
+
+
+# --- the lessons' live runs ----------------------------------------------------------------------------------
+def test_live_runs_train_in_fp32_unless_asked_and_bf16_runs_are_cached_apart(tmp_path, monkeypatch):
+    from dvae_tutorial import data, runs
+
+    monkeypatch.setenv("DVAE_TUTORIAL_CACHE", str(tmp_path))
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: True)          # as on an AMX CPU, where auto means bf16
+    ds = data.DSprites.small(image_size=32, progress=False)
+    kwargs = dict(steps=4, dataset=ds, progress=False, architecture="small")
+    default = runs.live_run("btcvae", **kwargs)
+    fp32 = runs.live_run("btcvae", precision="fp32", **kwargs)
+    auto = runs.live_run("btcvae", precision="auto", **kwargs)
+    again = runs.live_run("btcvae", precision="bf16", **kwargs)
+    assert not default.from_cache and fp32.from_cache                     # the default is float32, the same run
+    assert "precision" not in default.settings                            # float32 runs keep their old cache keys
+    assert not auto.from_cache and auto.settings["precision"] == "bf16" and again.from_cache
+    assert not np.array_equal(default.history["loss"], auto.history["loss"])
+    vq = runs.live_run("vqvae", precision="auto", **kwargs)               # auto: a VQ-VAE stays float32
+    assert "precision" not in vq.settings
+    with pytest.raises(ValueError, match="VQVAE would run whole in bfloat16"):
+        runs.live_run("vqvae", precision="bf16", **kwargs)
