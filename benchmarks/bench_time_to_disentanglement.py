@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from dvae_tutorial import data, evaluation, train
+from dvae_tutorial.precision import PRECISIONS
 
 # (label, method, hparams, architecture, image_size, batch_size)
 SETTINGS = [
@@ -108,7 +109,7 @@ def main(argv=None):
     parser.add_argument("--check-every", type=int, default=50, help="steps between clock readings")
     parser.add_argument("--max-steps", type=int, default=10**6)
     parser.add_argument("--json", default=None, help="also write the results here")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="the convolutions' arithmetic (train.fit's precision) [auto: bf16 on a CPU with AMX]")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 s, one seed, two settings, sub-grid")
     args = parser.parse_args(argv)

@@ -242,7 +242,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         s1, s2 = args.steps
-        for precision in [auto] + [p for p in precisions_run if p != auto]:     # the default first
+        for precision in sorted(precisions_run, key=lambda p: p != auto):     # the default first
             path = "cli" if precision == auto else f"cli --precision {precision}"
             for state in ("fresh", "trained"):
                 rows.append((path, state, "burgess 64x64, batch 64", precision,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config, files, losses, train
-from .precision import PRECISIONS
+from .precision import PRECISIONS, supports_low_precision
 
 PROG = "dvae-tutorial"
 
@@ -257,12 +257,12 @@ def resolve_train_args(args: argparse.Namespace) -> tuple[argparse.Namespace, di
             raise UsageError(f"--{flag.replace('_', '-')} does not apply to --method {args.method}; "
                              f"it takes {', '.join(takes)}")
         hparams[name] = value
-    losses.make_objective(args.method, **hparams)   # a bad value (e.g. --beta -1) fails here, before any work
-    model_type = losses.OBJECTIVES[args.method].model_type
-    if args.precision == "bf16" and model_type != "VAE":
+    objective = losses.make_objective(args.method, **hparams)   # a bad value (e.g. --beta -1) fails here
+    if args.precision == "bf16" and not supports_low_precision(objective.build_model(
+            latent_dim=args.latent_dim, image_size=args.image_size, architecture=args.architecture)):
         raise UsageError(f"--precision bf16 runs only the convolutions of the beta-family's VAE in bfloat16; the "
-                         f"{model_type} of --method {args.method} would run whole in bfloat16. Use --precision fp32 "
-                         f"(or auto, which picks fp32 for it)")
+                         f"{objective.model_type} of --method {args.method} would run whole in bfloat16. Use "
+                         f"--precision fp32 (or auto, which picks fp32 for it)")
     return args, hparams
 
 
