@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dvae_tutorial import __main__ as cli
-from dvae_tutorial import evaluation, files, pretrained, recipes
+from dvae_tutorial import evaluation, files, metrics, pretrained, recipes
 from dvae_tutorial.models import VAE
 from dvae_tutorial.pretrained import export as export_mod
 from dvae_tutorial.pretrained import report
@@ -144,6 +144,36 @@ def test_ship_seed_picks_the_highest_mig_and_the_lowest_seed_on_a_tie(tmp_path):
     with pytest.raises(KeyError, match=r"'btcvae' has no shipped seed 2; its seeds: \[0, 1\]"):
         pretrained.load(name, folder=tmp_path, seed=2)
     assert cli.main(["pretrained", "ship", "betavae"]) == 2      # one seed only: a usage error, nothing written
+
+
+def test_the_tables_report_how_much_of_x_y_and_scale_the_best_latent_holds():
+    """A code that rotates the position by 30 degrees (x, y mixed in two latents) still gives x and y different
+    best latents; the table shows the shares, which drop, rather than a yes for distinct best latents."""
+    rng = np.random.default_rng(0)
+    names, sizes = ("shape", "scale", "orientation", "pos_x", "pos_y"), (3, 6, 40, 32, 32)   # dSprites' grid
+    factors = np.column_stack([rng.integers(0, k, 5000) for k in sizes])
+    x, y, scale = (factors[:, names.index(f)].astype(float) for f in ("pos_x", "pos_y", "scale"))
+    noise = rng.normal(size=(5000, 7)) * 0.01
+    aligned = np.column_stack([x, y, scale, noise])
+    c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
+    rotated = np.column_stack([c * x + s * y, c * y - s * x, scale, noise])
+
+    def summary(codes):
+        share = metrics.mutual_info_matrix(codes, factors) / metrics.factor_entropies(factors)[:, None]
+        best = share.argmax(axis=1)
+        return {"best_latent": {f: int(j) for f, j in zip(names, best)},
+                "best_share": {f: float(share[k, best[k]]) for k, f in enumerate(names)}}
+
+    good, mixed = export_mod.best_shares(summary(aligned)), export_mod.best_shares(summary(rotated))
+    assert good["distinct"] and mixed["distinct"]          # both give x, y and scale a latent each ...
+    assert min(good["best_share"].values()) > 0.8            # ... but only the aligned code holds them
+    assert mixed["best_share"]["pos_x"] < 0.4 and mixed["best_share"]["pos_y"] < 0.4
+    assert mixed["best_share"]["scale"] == pytest.approx(good["best_share"]["scale"])
+    assert report._shares(mixed) == " / ".join(f"{mixed['best_share'][f]:.2f}" for f in ("pos_x", "pos_y", "scale"))
+    same = export_mod.best_shares({"best_latent": {"pos_x": 0, "pos_y": 0, "scale": 1},
+                                   "best_share": {"pos_x": 0.4, "pos_y": 0.3, "scale": 0.6}})
+    assert not same["distinct"] and report._shares(same) == "0.40 / 0.30 / 0.60 (one latent for two)"
+    assert report._shares(None) == "–"
 
 
 def test_readme_shows_the_tables_the_shipped_metadata_gives():
