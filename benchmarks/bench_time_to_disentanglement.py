@@ -20,10 +20,10 @@ import time
 
 import numpy as np
 
-from dvae_tutorial import data, evaluation, train
+from dvae_tutorial import data, disentanglement_time, evaluation, train
 from dvae_tutorial.precision import PRECISIONS
 
-# (label, method, hparams, architecture, image_size, batch_size)
+# (label, method, hparams, architecture, image_size, batch_size[, lr]); lr is train.fit's default unless given
 SETTINGS = [
     ("VAE small/32", "vae", {}, "small", 32, 128),
     ("beta-VAE 4 small/32", "betavae", {"beta": 4}, "small", 32, 128),
@@ -54,31 +54,56 @@ SETTINGS = [
     ("VAE small/64", "vae", {}, "small", 64, 64),
     ("beta-TCVAE 6 small/64", "btcvae", {"beta": 6}, "small", 64, 64),
     ("beta-TCVAE 10 small/64 mws", "btcvae", {"beta": 10, "estimator": "mws"}, "small", 64, 64),
+    ("beta-TCVAE 10 small/64", "btcvae", {"beta": 10}, "small", 64, 64),
+    ("VAE small/64 b128", "vae", {}, "small", 64, 128),
+    ("beta-TCVAE 6 small/64 b128", "btcvae", {"beta": 6}, "small", 64, 128),
+    # a larger step for Adam (the course trains with lr = 1e-3): more of the way in the same 3 minutes?
+    ("VAE small/64 lr2e-3", "vae", {}, "small", 64, 64, 2e-3),
+    ("beta-TCVAE 6 small/64 lr2e-3", "btcvae", {"beta": 6}, "small", 64, 64, 2e-3),
 ]
 
 
 class TimeBudget:
-    """An evaluation hook that stops training (as the stop button does) once ``seconds`` have passed."""
+    """An evaluation hook that stops training (as the stop button does) once ``seconds`` of training have passed.
 
-    def __init__(self, seconds: float):
-        self.seconds, self.start = seconds, time.perf_counter()
+    At each of ``marks`` (seconds of training) it also scores the model with ``score(model) -> float`` and keeps
+    ``(seconds, step, score)`` in ``curve``; the time spent scoring is not counted as training.
+    """
+
+    def __init__(self, seconds: float, marks=(), score=None):
+        self.seconds, self.start, self.scoring = seconds, time.perf_counter(), 0.0
+        self.marks, self.score, self.curve = sorted(m for m in marks if m < seconds), score, []
+
+    def training_seconds(self) -> float:
+        return time.perf_counter() - self.start - self.scoring
 
     def __call__(self, state):
-        if time.perf_counter() - self.start > self.seconds:
+        while self.marks and self.training_seconds() >= self.marks[0]:
+            began = time.perf_counter()
+            self.curve.append((self.marks.pop(0), state.step, self.score(state.model)))
+            self.scoring += time.perf_counter() - began
+        if self.training_seconds() > self.seconds:
             raise KeyboardInterrupt
 
 
 def run_setting(setting, seed: int, seconds: float, datasets: dict, codes: int, check_every: int, max_steps: int,
-                precision: str = "auto"):
-    label, method, hparams, architecture, size, batch = setting
+                precision: str = "auto", marks=()):
+    label, method, hparams, architecture, size, batch = setting[:6]
+    lr = {"lr": setting[6]} if len(setting) > 6 else {}
     dataset = datasets[size]
+
+    def mig_of(model) -> float:
+        return evaluation.score(model, dataset, which=("mig",), n=codes, n_test=codes, seed=seed)["mig"]
+
+    budget = TimeBudget(seconds, marks, mig_of)
     result = train.run(method, dataset, steps=max_steps, hparams=hparams, architecture=architecture, seed=seed,
-                       batch_size=batch, eval_every=check_every, hooks=[TimeBudget(seconds)], progress=False,
-                       precision=precision)
-    mig = evaluation.score(result.model, dataset, which=("mig",), n=codes, n_test=codes, seed=seed)["mig"]
-    return {"setting": label, "method": method, "net": [architecture, size, batch], "seed": seed,
-            "steps": result.steps_done, "wall_time": result.wall_time, "mig": mig,
-            "precision": result.config["precision"]}
+                       batch_size=batch, eval_every=check_every, hooks=[budget], progress=False,
+                       precision=precision, **lr)
+    mig = mig_of(result.model)
+    return {"setting": label, "method": method, "net": [architecture, size, batch, result.config["lr"]], "seed": seed,
+            "minutes": seconds / 60, "steps": result.steps_done, "wall_time": result.wall_time - budget.scoring, "mig": mig,
+            "precision": result.config["precision"],
+            "curve": [{"seconds": t, "step": step, "mig": m} for t, step, m in budget.curve]}
 
 
 def gaps(results: list[dict]) -> list[tuple[str, float, float]]:
@@ -108,9 +133,14 @@ def main(argv=None):
     parser.add_argument("--codes", type=int, default=10_000, help="codes for MIG")
     parser.add_argument("--check-every", type=int, default=50, help="steps between clock readings")
     parser.add_argument("--max-steps", type=int, default=10**6)
+    parser.add_argument("--score-at", default="", help="comma-separated minutes of training at which MIG is also "
+                        "scored (the scoring time is not counted), e.g. 1,2")
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="the convolutions' arithmetic (train.fit's precision) [auto: bf16 on a CPU with AMX]")
+    parser.add_argument("--record", action="store_true",
+                        help="merge the runs into the package's data file that lesson 05 reads "
+                             "(disentanglement_time.FILE; a run replaces the recorded one of its setting and seed)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 s, one seed, two settings, sub-grid")
     args = parser.parse_args(argv)
 
@@ -125,14 +155,16 @@ def main(argv=None):
     make = data.DSprites.small if args.quick else data.DSprites
     datasets = {size: make(image_size=size) for size in sorted(sizes)}   # rendered before any clock runs
     machine = train.machine()
+    marks = [60 * float(m) for m in args.score_at.split(",") if m.strip()]
 
     results = []
     for setting in settings:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             r = run_setting(setting, seed, 60 * args.minutes, datasets, args.codes, args.check_every,
-                            args.max_steps, args.precision)
+                            args.max_steps, args.precision, marks)
             results.append(r)
-            print(f"{r['setting']:<28} seed {seed}: {r['steps']:>6} steps in {r['wall_time']:5.0f} s "
+            curve = "".join(f"{p['seconds'] / 60:g} min ({p['step']} steps) {p['mig']:.3f}, " for p in r["curve"])
+            print(f"{r['setting']:<28} seed {seed}: {curve}{r['steps']:>6} steps in {r['wall_time']:5.0f} s "
                   f"({r['precision']}), MIG {r['mig']:.3f}", flush=True)
 
     print(f"\nmachine: {machine['cpu']}, {machine['cores']} cores, {machine['torch_threads']} torch threads, "
@@ -146,6 +178,9 @@ def main(argv=None):
               f"{' '.join(f'{m:.3f}' for m in migs):<24} {migs.mean():>6.3f} {sd:>6.3f}")
     for label, mean_gap, worst in gaps(results):
         print(f"gap to the VAE of the same net: {label:<28} mean {mean_gap:+.3f}, smallest per seed {worst:+.3f}")
+    if args.record and not args.quick:
+        disentanglement_time.record(results, machine)
+        print(f"recorded in {disentanglement_time.FILE}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine, "minutes": args.minutes, "results": results}, f, indent=2)

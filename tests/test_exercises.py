@@ -77,6 +77,25 @@ def test_every_exercise_carries_nbgrader_metadata_and_points(path):
     assert _exercises(nb), f"{path.name} has no exercise"
 
 
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_every_answer_cell_follows_the_statement_of_its_exercise(path):
+    """A student sees what to write: the markdown cell before each answer cell (``lessonNN-exerciseK-answer``) is
+    ``lessonNN-exerciseK-statement`` and says **Exercise K**, and the first exercise comes under an Exercises
+    heading after the lesson's Summary."""
+    nb = nbformat.read(path, as_version=4)
+    answers_ = [i for i, c in enumerate(nb.cells) if re.fullmatch(r"lesson\d+-exercise\d+-answer",
+                                                                  _nbgrader(c).get("grade_id", ""))]
+    assert answers_, f"{path.name} has no answer cell"
+    for i in answers_:
+        number = re.search(r"exercise(\d+)", _nbgrader(nb.cells[i])["grade_id"]).group(1)
+        statement = nb.cells[i - 1]
+        assert statement.cell_type == "markdown", f"{path.name}, exercise {number}: no statement before its answer"
+        assert _nbgrader(statement).get("grade_id", "").endswith(f"exercise{number}-statement")
+        assert f"Exercise {number}" in statement.source, f"{path.name}: exercise {number}'s statement is missing"
+    before_first = "".join(c.source for c in nb.cells[:answers_[0]] if c.cell_type == "markdown")
+    assert "## Exercises" in before_first and "## Summary" in before_first, path.name
+
+
 @pytest.mark.parametrize("path", [p for p in LESSONS if not p.stem.startswith("00")], ids=lambda p: p.stem)
 def test_every_lesson_after_00_has_a_real_exercise_besides_warm_ups(path):
     """A solution of 10+ lines worth 4+ points, besides the warm-ups."""
