@@ -178,7 +178,9 @@ def main(argv=None):
               f"{' '.join(f'{m:.3f}' for m in migs):<24} {migs.mean():>6.3f} {sd:>6.3f}")
     for label, mean_gap, worst in gaps(results):
         print(f"gap to the VAE of the same net: {label:<28} mean {mean_gap:+.3f}, smallest per seed {worst:+.3f}")
-    if args.record and not args.quick:
+    if args.record and args.quick:
+        print(f"--record ignored: a --quick run is a smoke test; {disentanglement_time.FILE} is unchanged")
+    elif args.record:
         disentanglement_time.record(results, machine)
         print(f"recorded in {disentanglement_time.FILE}")
     if args.json:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dvae_tutorial import __main__ as cli
-from dvae_tutorial import evaluation, files, metrics, pretrained, recipes
+from dvae_tutorial import evaluation, files, pretrained, recipes
 from dvae_tutorial.models import VAE
 from dvae_tutorial.pretrained import export as export_mod
 from dvae_tutorial.pretrained import report
@@ -157,14 +157,8 @@ def test_the_tables_report_how_much_of_x_y_and_scale_the_best_latent_holds():
     aligned = np.column_stack([x, y, scale, noise])
     c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
     rotated = np.column_stack([c * x + s * y, c * y - s * x, scale, noise])
-
-    def summary(codes):
-        share = metrics.mutual_info_matrix(codes, factors) / metrics.factor_entropies(factors)[:, None]
-        best = share.argmax(axis=1)
-        return {"best_latent": {f: int(j) for f, j in zip(names, best)},
-                "best_share": {f: float(share[k, best[k]]) for k, f in enumerate(names)}}
-
-    good, mixed = export_mod.best_shares(summary(aligned)), export_mod.best_shares(summary(rotated))
+    good, mixed = (export_mod.best_shares(export_mod.codes_factor_summary(codes, factors, names))
+                   for codes in (aligned, rotated))
     assert good["distinct"] and mixed["distinct"]          # both give x, y and scale a latent each ...
     assert min(good["best_share"].values()) > 0.8            # ... but only the aligned code holds them
     assert mixed["best_share"]["pos_x"] < 0.4 and mixed["best_share"]["pos_y"] < 0.4

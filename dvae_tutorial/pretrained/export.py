@@ -45,17 +45,23 @@ def history_summary(history: dict, points: int = HISTORY_POINTS) -> dict:
 
 
 def factor_latent_summary(model, dataset, protocol: dict | None = None) -> dict:
-    """The normalised MI matrix I(v_k; z_j) / H(v_k) ``(n_factors, latent_dim)`` and each factor's best latent."""
-    from .. import metrics
-
+    """``codes_factor_summary`` of the model's mean codes on ``dataset`` (the protocol's codes and seed)."""
     protocol = protocol or SCORE_PROTOCOL
     factors, codes = sample_codes(model, dataset, protocol["codes"], protocol["seed"])
+    return codes_factor_summary(codes, factors, dataset.factor_names)
+
+
+def codes_factor_summary(codes, factors, factor_names) -> dict:
+    """The normalised MI matrix I(v_k; z_j) / H(v_k) ``(n_factors, latent_dim)`` of ``codes`` ``(n, latent_dim)``
+    and ``factors`` ``(n, n_factors)``, and each factor's best latent and its share (rounded to 4 decimals)."""
+    from .. import metrics
+
     share = metrics.mutual_info_matrix(codes, factors) / metrics.factor_entropies(factors)[:, None]
     best = share.argmax(axis=1)
-    return {"factor_names": list(dataset.factor_names),
+    return {"factor_names": list(factor_names),
             "mi_share": np.round(share, 4).tolist(),
-            "best_latent": {f: int(j) for f, j in zip(dataset.factor_names, best)},
-            "best_share": {f: round(float(share[k, best[k]]), 4) for k, f in enumerate(dataset.factor_names)}}
+            "best_latent": {f: int(j) for f, j in zip(factor_names, best)},
+            "best_share": {f: round(float(share[k, best[k]]), 4) for k, f in enumerate(factor_names)}}
 
 
 POSITION_AND_SCALE = ("pos_x", "pos_y", "scale")     # the factors a disentangled dSprites code gives a latent each
