@@ -154,6 +154,48 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
     return LiveRun(model, history, settings, result.wall_time, False)
 
 
+def timed_run(method: str, *, minutes: float, hparams: dict | None = None, seed: int = 0, image_size: int = 64,
+              architecture: str = "small", latent_dim: int = 10, batch_size: int = 64, lr: float = 1e-3,
+              score_at=(), codes: int = 10_000, dataset=None, cache: bool = True, progress: bool = True,
+              device=None, precision: str = "fp32") -> LiveRun:
+    """Train (or load the cached result of) a run of ``method`` for ``minutes`` of training on this machine.
+
+    The run of ``disentanglement_time.timed_fit``: it stops when the budget is spent, however many steps that
+    took, and MIG is scored after each of ``score_at`` minutes (not counted) and at the end.  What the run
+    reached is in ``run.settings["result"]`` (the record's form: steps, wall_time, mig, curve, ...); its steps
+    depend on the machine, which is the point.  A run stopped before its budget (the stop button) is returned
+    but not cached.  The other arguments are ``live_run``'s (default here: the small net on 64x64 images).
+    """
+    from . import disentanglement_time
+    from .losses import make_objective
+
+    settings = dict(method=method, hparams=hparams or {}, minutes=minutes, seed=seed, image_size=image_size,
+                    architecture=architecture, latent_dim=latent_dim, batch_size=batch_size, lr=lr,
+                    score_at=sorted(score_at), codes=codes, precision=precision,
+                    data=getattr(dataset, "cache_key", None) if dataset is not None else f"dsprites{image_size}")
+    path = config.cache_dir() / "runs" / f"{method}-timed-{run_key(settings)}.pt"
+    if cache and path.exists():
+        try:
+            build = make_objective(method, **(hparams or {})).build_model
+            model, history, saved_settings, wall_time = files.load_live_run(path, build=build)
+            return LiveRun(model, history, saved_settings, wall_time, True)
+        except files.WeightFileError as err:
+            import warnings
+
+            warnings.warn(f"ignoring the cached run ({err}); training it again", stacklevel=2)
+    dataset = dataset if dataset is not None else _dataset(image_size)
+    result, record = disentanglement_time.timed_fit(
+        method, dataset, minutes=minutes, seed=seed, hparams=hparams, architecture=architecture,
+        latent_dim=latent_dim, batch_size=batch_size, lr=lr, precision=precision, score_at=score_at, codes=codes,
+        progress=progress, device=device)
+    model = result.model.cpu().to(memory_format=torch.contiguous_format).eval()
+    history = {k: np.asarray(v) for k, v in result.history.items()}
+    saved = {**settings, "steps": result.steps_done, "result": record}
+    if cache and not record.get("stopped"):
+        files.save_live_run(path, model, history, saved, record["wall_time"])
+    return LiveRun(model, history, saved, record["wall_time"], False)
+
+
 def sweep(method: str, name: str, values, *, steps: int, seed: int = 0, fixed: dict | None = None,
           **live_run_kwargs) -> dict:
     """One ``live_run`` per value of the hyper-parameter ``name``: ``{value: LiveRun}``, in the given order.

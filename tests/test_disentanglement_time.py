@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from dvae_tutorial import disentanglement_time as ttd
 
@@ -49,8 +50,74 @@ def test_missing_or_mixed_records_say_what_to_do(tmp_path):
 def test_the_shipped_record_is_complete_and_paired():
     """What lesson 05 plots: the VAE and the beta-TCVAE on the same seeds, scored at the same marks."""
     runs = ttd.load()
-    vae_minutes, vae, seeds = ttd.curves(runs, "VAE small/64")
-    tc_minutes, tc, _ = ttd.curves(runs, "beta-TCVAE 6 small/64", seeds=seeds)
-    assert len(seeds) >= 5 and vae_minutes.tolist() == tc_minutes.tolist()
-    assert np.all((0 <= vae) & (vae <= 1)) and np.all((0 <= tc) & (tc <= 1))
+    for suffix in ("", " d5"):                 # 10 latents (the course's) and 5 (as many as dSprites' factors)
+        vae_minutes, vae, seeds = ttd.curves(runs, "VAE small/64" + suffix)
+        tc_minutes, tc, _ = ttd.curves(runs, "beta-TCVAE 6 small/64" + suffix, seeds=seeds)
+        assert len(seeds) >= 5 and vae_minutes.tolist() == tc_minutes.tolist()
+        assert np.all((0 <= vae) & (vae <= 1)) and np.all((0 <= tc) & (tc <= 1))
+    assert {tuple(r["net"]) for r in runs if r["setting"].endswith(" d5")} == {("small", 64, 64, 1e-3, 5)}
     assert all(r["precision"] == "fp32" and r["machine"]["cores"] >= 1 for r in runs)
+
+
+class _State:
+    def __init__(self, step):
+        self.step, self.model = step, None
+
+
+def test_time_budget_scores_at_its_marks_without_counting_the_scoring_and_then_stops(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(ttd.time, "perf_counter", lambda: clock[0])
+
+    def slow_score(model):
+        clock[0] += 50.0                       # scoring takes 50 s of wall time: not training time
+        return 0.5
+
+    budget = ttd.TimeBudget(10.0, marks=(4.0, 8.0, 30.0), score=slow_score)
+    assert budget.marks == [4.0, 8.0]          # a mark past the budget is never reached
+    clock[0] += 5.0
+    budget(_State(10))                         # 5 s of training: the 4 s mark is scored
+    assert budget.curve == [(4.0, 10, 0.5)] and budget.training_seconds() == 5.0 and not budget.expired
+    clock[0] += 4.0
+    budget(_State(20))                         # 9 s: the 8 s mark
+    assert budget.curve[-1] == (8.0, 20, 0.5) and budget.training_seconds() == 9.0
+    clock[0] += 2.0
+    with pytest.raises(KeyboardInterrupt):     # 11 s > 10 s: stops as the stop button does
+        budget(_State(30))
+    assert budget.expired and len(budget.curve) == 2
+
+
+def test_time_budget_and_timed_fit_reject_what_cannot_be_a_budget(dsprites_small):
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        ttd.TimeBudget(0)
+    with pytest.raises(ValueError, match="marks need score"):
+        ttd.TimeBudget(5, marks=(1,))
+    with pytest.raises(ValueError, match="minutes must be a positive number"):
+        ttd.timed_fit("vae", dsprites_small, minutes=-1)
+    with pytest.raises(ValueError, match="score_at must be minutes of training between 0 and minutes = 1"):
+        ttd.timed_fit("vae", dsprites_small, minutes=1, score_at=(2,))
+
+
+def test_a_timed_run_spends_its_budget_is_cached_and_loads_back(dsprites_small, tmp_path, monkeypatch):
+    """runs.timed_run trains until the budget is spent (however many steps that takes), scores MIG at the marks
+    and at the end, caches the run, and a second call loads it instead of training."""
+    from dvae_tutorial import runs
+
+    monkeypatch.setenv("DVAE_TUTORIAL_CACHE", str(tmp_path))
+    kwargs = dict(minutes=0.04, hparams={"beta": 6}, latent_dim=5, image_size=64, batch_size=32, score_at=(0.02,),
+                  codes=300, dataset=dsprites_small, progress=False)
+    run = runs.timed_run("btcvae", **kwargs)
+    result = run.settings["result"]
+    assert not run.from_cache and "stopped" not in result
+    assert 0 < result["wall_time"] <= 0.04 * 60 and result["steps"] > 0 and result["net"][-1] == 5
+    assert [p["seconds"] for p in result["curve"]] == [0.02 * 60] and 0 < result["curve"][0]["step"] < result["steps"]
+    assert 0 <= result["mig"] <= 1 and len(run.history["loss"]) == result["steps"]
+    again = runs.timed_run("btcvae", **kwargs)
+    assert again.from_cache and again.settings["result"] == result
+    for (name, a), b in zip(run.model.state_dict().items(), again.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_a_run_that_ends_before_its_budget_says_so(dsprites_small):
+    """max_steps (or the stop button) ending a run early: the run is marked stopped, not taken for a spent budget."""
+    result, run = ttd.timed_fit("vae", dsprites_small, minutes=1.0, max_steps=5, batch_size=16, codes=200)
+    assert run["stopped"] and run["steps"] == result.steps_done == 5 and run["wall_time"] < 60
