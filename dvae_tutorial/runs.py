@@ -89,6 +89,34 @@ class _KeepPrefixes:
         files.save_live_run(path, model.eval(), history, {**self.settings, "steps": state.step}, state.wall_time)
 
 
+def _data_key(dataset, image_size: int):
+    """What a run's cache key says about its data: the data set's own key, or the full grid at ``image_size``."""
+    return getattr(dataset, "cache_key", None) if dataset is not None else f"dsprites{image_size}"
+
+
+def _load_cached(path, method: str, hparams: dict | None) -> LiveRun | None:
+    """The run cached at ``path``, or None when there is none or it is damaged (then a warning says so)."""
+    from .losses import make_objective
+
+    if not path.exists():
+        return None
+    try:
+        build = make_objective(method, **(hparams or {})).build_model     # a VAE, a VQ-VAE or an InfoGAN
+        model, history, saved_settings, wall_time = files.load_live_run(path, build=build)
+        return LiveRun(model, history, saved_settings, wall_time, True)
+    except files.WeightFileError as err:  # a damaged cache entry is retrained, never trusted
+        import warnings
+
+        warnings.warn(f"ignoring the cached run ({err}); training it again", stacklevel=3)
+        return None
+
+
+def _trained(result) -> tuple:
+    """``(model on the CPU in eval mode and the usual layout, history as arrays)`` of a ``train.TrainResult``."""
+    model = result.model.cpu().to(memory_format=torch.contiguous_format).eval()
+    return model, {k: np.asarray(v) for k, v in result.history.items()}
+
+
 def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int = 0, image_size: int = 32,
              architecture: str = "small", latent_dim: int = 10, batch_size: int = 128, lr: float = 1e-3,
              dataset=None, cache: bool = True, progress: bool = True, device=None,
@@ -116,7 +144,7 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
 
     settings = dict(method=method, hparams=hparams or {}, steps=steps, seed=seed, image_size=image_size,
                     architecture=architecture, latent_dim=latent_dim, batch_size=batch_size, lr=lr,
-                    data=getattr(dataset, "cache_key", None) if dataset is not None else f"dsprites{image_size}")
+                    data=_data_key(dataset, image_size))
     if precision != "fp32":
         from .precision import resolve
 
@@ -130,15 +158,9 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
         raise ValueError(f"keep_prefixes must be step counts between 0 and steps = {steps} (the shorter runs "
                          f"to keep while this one trains), got {keep_prefixes}")
     path = _cache_path(settings)
-    if cache and path.exists():
-        try:
-            build = make_objective(method, **(hparams or {})).build_model     # a VAE, a VQ-VAE or an InfoGAN
-            model, history, saved_settings, wall_time = files.load_live_run(path, build=build)
-            return LiveRun(model, history, saved_settings, wall_time, True)
-        except files.WeightFileError as err:  # a damaged cache entry is retrained, never trusted
-            import warnings
-
-            warnings.warn(f"ignoring the cached run ({err}); training it again", stacklevel=2)
+    cached = _load_cached(path, method, hparams) if cache else None
+    if cached is not None:
+        return cached
     dataset = dataset if dataset is not None else _dataset(image_size)
     prefix_paths = {s: _cache_path({**settings, "steps": s}) for s in keep_prefixes} if cache else {}
     missing = {s: p for s, p in prefix_paths.items() if not p.exists()}   # runs already cached stay as they are
@@ -146,9 +168,7 @@ def live_run(method: str, *, steps: int, hparams: dict | None = None, seed: int 
     result = run(method, dataset, steps=steps, hparams=hparams, latent_dim=latent_dim, architecture=architecture,
                  seed=seed, batch_size=batch_size, lr=lr, progress=progress, device=device,
                  precision=settings.get("precision", "fp32"), **hooks)
-    model = result.model.cpu().to(memory_format=torch.contiguous_format)
-    model.eval()
-    history = {k: np.asarray(v) for k, v in result.history.items()}
+    model, history = _trained(result)
     if cache and not result.interrupted:
         files.save_live_run(path, model, history, settings, result.wall_time)
     return LiveRun(model, history, settings, result.wall_time, False)
@@ -167,29 +187,21 @@ def timed_run(method: str, *, minutes: float, hparams: dict | None = None, seed:
     but not cached.  The other arguments are ``live_run``'s (default here: the small net on 64x64 images).
     """
     from . import disentanglement_time
-    from .losses import make_objective
 
     settings = dict(method=method, hparams=hparams or {}, minutes=minutes, seed=seed, image_size=image_size,
                     architecture=architecture, latent_dim=latent_dim, batch_size=batch_size, lr=lr,
                     score_at=sorted(score_at), codes=codes, precision=precision,
-                    data=getattr(dataset, "cache_key", None) if dataset is not None else f"dsprites{image_size}")
+                    data=_data_key(dataset, image_size))
     path = config.cache_dir() / "runs" / f"{method}-timed-{run_key(settings)}.pt"
-    if cache and path.exists():
-        try:
-            build = make_objective(method, **(hparams or {})).build_model
-            model, history, saved_settings, wall_time = files.load_live_run(path, build=build)
-            return LiveRun(model, history, saved_settings, wall_time, True)
-        except files.WeightFileError as err:
-            import warnings
-
-            warnings.warn(f"ignoring the cached run ({err}); training it again", stacklevel=2)
+    cached = _load_cached(path, method, hparams) if cache else None
+    if cached is not None:
+        return cached
     dataset = dataset if dataset is not None else _dataset(image_size)
     result, record = disentanglement_time.timed_fit(
         method, dataset, minutes=minutes, seed=seed, hparams=hparams, architecture=architecture,
         latent_dim=latent_dim, batch_size=batch_size, lr=lr, precision=precision, score_at=score_at, codes=codes,
         progress=progress, device=device)
-    model = result.model.cpu().to(memory_format=torch.contiguous_format).eval()
-    history = {k: np.asarray(v) for k, v in result.history.items()}
+    model, history = _trained(result)
     saved = {**settings, "steps": result.steps_done, "result": record}
     if cache and not record.get("stopped"):
         files.save_live_run(path, model, history, saved, record["wall_time"])
