@@ -108,7 +108,9 @@ def test_a_timed_run_spends_its_budget_is_cached_and_loads_back(dsprites_small, 
     run = runs.timed_run("btcvae", **kwargs)
     result = run.settings["result"]
     assert not run.from_cache and "stopped" not in result
-    assert 0 < result["wall_time"] <= 0.04 * 60 and result["steps"] > 0 and result["net"][-1] == 5
+    assert result["steps"] > 0 and result["net"][-1] == 5
+    # the clock is read every 50 steps (timed_fit's check_every): a run ends at most one such interval past its budget
+    assert 0 < result["wall_time"] <= 0.04 * 60 + 50 * result["wall_time"] / result["steps"]
     assert [p["seconds"] for p in result["curve"]] == [0.02 * 60] and 0 < result["curve"][0]["step"] < result["steps"]
     assert 0 <= result["mig"] <= 1 and len(run.history["loss"]) == result["steps"]
     again = runs.timed_run("btcvae", **kwargs)
